@@ -1,0 +1,49 @@
+# The two commands a newcomer types: `make demo` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+VENV22 := .venv-pandas22
+PY22 := $(VENV22)/bin/python
+STAMP22 := $(VENV22)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-main test-pandas22 test-pandas lint typecheck bench bench-smoke clean env
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+$(STAMP22): pyproject.toml
+	test -x $(PY22) || $(PYTHON) -m venv $(VENV22)
+	$(PY22) -m pip install -q --upgrade pip
+	$(PY22) -m pip install -q -e '.[dev]' 'pandas==2.2.*'
+	touch $(STAMP22)
+
+demo: $(STAMP)
+	$(PY) examples/housing/pipeline.py --summary
+
+test: test-main test-pandas22
+
+test-main: $(STAMP)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+test-pandas22: $(STAMP22)
+	$(PY22) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check openlineage_pandas tests examples benchmarks integrations
+	$(PY) -m mypy
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py --full
+
+bench-smoke: $(STAMP)
+	$(PY) benchmarks/run.py --smoke
+
+clean:
+	rm -rf $(VENV) $(VENV22) .openlineage .pytest_cache .mypy_cache .ruff_cache

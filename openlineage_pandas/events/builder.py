@@ -1,0 +1,87 @@
+"""Assembles a RunEvent for a Run at one point of its lifecycle, with the full inputs and outputs known so far.
+
+Marquez hides a job's edges when an event lists fewer datasets, so every event repeats them all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run as OLRun, RunEvent, RunState
+
+from openlineage_pandas.events import facets as F
+
+if TYPE_CHECKING:
+    from openlineage_pandas.run import DatasetRecord, Run
+
+
+def _dataset_facets(record: DatasetRecord) -> dict[str, Any]:
+    namespace = record.ref.namespace
+    out: dict[str, Any] = {
+        "schema": F.schema_facet(F.schema_fields_from_dtypes(record.columns)),
+        "dataSource": F.datasource_facet(namespace),
+        "storage": F.storage_facet(namespace, record.file_format),
+    }
+    out.update(record.extra_facets)
+    return out
+
+
+def _input(record: DatasetRecord) -> InputDataset:
+    input_facets = {}
+    if record.row_count is not None or record.size_bytes is not None:
+        input_facets["inputStatistics"] = F.input_statistics(record.row_count, record.size_bytes)
+    return InputDataset(namespace=record.ref.namespace, name=record.ref.name, facets=_dataset_facets(record),
+                        inputFacets=input_facets or None)
+
+
+def _output(record: DatasetRecord, known_inputs: dict[tuple[str, str], set[str]]) -> OutputDataset:
+    dataset_facets = _dataset_facets(record)
+    if record.lineage is not None:
+        facet = F.column_lineage_facet(record.lineage, record.field_names, known_inputs)
+        if facet is not None:
+            dataset_facets["columnLineage"] = facet
+    output_facets = {}
+    if record.row_count is not None or record.size_bytes is not None:
+        output_facets["outputStatistics"] = F.output_statistics(record.row_count, record.size_bytes)
+    return OutputDataset(namespace=record.ref.namespace, name=record.ref.name, facets=dataset_facets,
+                         outputFacets=output_facets or None)
+
+
+def build_run_event(run: Run, event_type: str) -> RunEvent:
+    """The RunEvent of `run` for `event_type` (START, RUNNING, COMPLETE, FAIL)."""
+    with run._lock:
+        inputs = list(run.inputs.values())
+        outputs = list(run.outputs.values())
+        oplog = run.oplog
+        operations = [e.to_dict(i) for i, e in enumerate(oplog.entries)]
+        total, truncated = oplog.total, oplog.truncated
+
+    known_inputs = {r.ref.key: set(r.field_names) for r in inputs}
+    run_facets: dict[str, Any] = {"processing_engine": F.processing_engine()}
+    if run.parent is not None:
+        root = run.root
+        run_facets["parent"] = F.parent_facet(
+            run.parent.namespace, run.parent.job_name, run.parent.run_id,
+            root=(root.namespace, root.job_name, root.run_id))
+    if operations or total:
+        run_facets["pandas_operationLog"] = F.OperationLogRunFacet(
+            operations=operations, totalOperations=total, truncated=truncated, producer=F.PRODUCER)
+    if event_type == "FAIL" and run.error is not None:
+        run_facets["errorMessage"] = F.error_message(
+            f"{type(run.error).__name__}: {run.error}", getattr(run, "_failure_stack", None))
+
+    job_facets: dict[str, Any] = {"jobType": F.job_type()}
+    if run.script_path and run.settings.source_code:
+        scl = F.source_code_location(run.script_path)
+        if scl is not None:
+            job_facets["sourceCodeLocation"] = scl
+
+    return RunEvent(
+        eventType=RunState[event_type],
+        eventTime=run.event_time(),
+        run=OLRun(runId=run.run_id, facets=run_facets),
+        job=Job(namespace=run.namespace, name=run.job_name, facets=job_facets),
+        producer=F.PRODUCER,
+        inputs=[_input(r) for r in inputs],
+        outputs=[_output(r, known_inputs) for r in outputs],
+    )

@@ -1,0 +1,166 @@
+"""Shared recording for file hooks: what a read or written object looks like as a dataset of the current run.
+
+Costs O(columns) per call: dtypes and shape only, a stat() of local files, never a pass over the rows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable
+from typing import Any
+
+from openlineage_pandas.naming import DatasetRef, dataset_for_target
+from openlineage_pandas.provenance.model import (
+    IDENTITY,
+    DIRECT,
+    FrameLineage,
+    SourceField,
+    Transform,
+    field_name,
+    merge_origins,
+    source_lineage,
+)
+from openlineage_pandas.provenance.registry import lineage_table
+from openlineage_pandas.run import DatasetRecord, OperationEntry, current_run
+
+_MAX_ARRAY_FIELDS = 1000
+NAME_MATCHED_T = Transform(DIRECT, IDENTITY, description="matched by column name: no in-memory provenance")
+
+
+def _local_size(ref: DatasetRef) -> int | None:
+    if ref.namespace != "file":
+        return None
+    try:
+        return os.stat(ref.name).st_size
+    except OSError:
+        return None
+
+
+def columns_of(obj: Any) -> list[tuple[Hashable, Any]]:
+    """(label, dtype) pairs for a DataFrame, Series, ndarray, npz-like mapping, or nothing."""
+    import sys
+
+    pd = sys.modules.get("pandas")
+    np = sys.modules.get("numpy")
+    if pd is not None:
+        if isinstance(obj, pd.DataFrame):
+            return list(zip(obj.columns, obj.dtypes, strict=False))
+        if isinstance(obj, pd.Series):
+            return [(obj.name if obj.name is not None else "value", obj.dtype)]
+    if np is not None and isinstance(obj, np.ndarray):
+        lineage = lineage_table.get(obj)
+        if obj.ndim == 2 and obj.shape[1] <= _MAX_ARRAY_FIELDS:
+            labels = list(lineage.columns) if lineage is not None and len(lineage.columns) == obj.shape[1] \
+                else list(range(obj.shape[1]))
+            return [(label, obj.dtype) for label in labels]
+        return [("value", obj.dtype)]
+    return []
+
+
+def row_count_of(obj: Any) -> int | None:
+    shape = getattr(obj, "shape", None)
+    if isinstance(shape, tuple) and shape:
+        return int(shape[0])
+    return None
+
+
+def shape2(obj: Any) -> tuple[int, int] | None:
+    shape = getattr(obj, "shape", None)
+    if not isinstance(shape, tuple):
+        return None
+    if len(shape) == 1:
+        return (int(shape[0]), 1)
+    if len(shape) >= 2:
+        return (int(shape[0]), int(shape[1]))
+    return None
+
+
+def lineage_of(obj: Any) -> FrameLineage | None:
+    return lineage_table.get(obj)
+
+
+def name_matched_lineage(columns: list[tuple[Hashable, Any]]) -> FrameLineage | None:
+    """Fallback for frames with no provenance: link output columns to same-named input columns of the run,
+    saying so in the transformation description (an over-approximation, never a silent drop)."""
+    run = current_run()
+    if run is None:
+        return None
+    with run._lock:
+        inputs = list(run.inputs.values())
+    by_field: dict[str, list[SourceField]] = {}
+    for record in inputs:
+        for name in record.field_names:
+            by_field.setdefault(name, []).append(SourceField(record.ref.namespace, record.ref.name, name))
+    matched: dict[Hashable, dict[SourceField, frozenset[Transform]]] = {}
+    ident = frozenset({NAME_MATCHED_T})
+    for label, _ in columns:
+        sources = by_field.get(field_name(label))
+        if sources:
+            matched[label] = {src: ident for src in sources}
+    if not matched:
+        return None
+    return FrameLineage(matched, notes=("name-matched lineage: object had no in-memory provenance",))
+
+
+def record_read(operation: str, target: Any, result: Any, file_format: str | None) -> None:
+    """Declare `target` as an input of the current run and give `result` source lineage."""
+    run = current_run()
+    if run is None:
+        return
+    ref = dataset_for_target(target)
+    frames = list(result.values()) if isinstance(result, dict) else [result]
+    columns: list[tuple[Hashable, Any]] = []
+    for frame in frames:
+        columns.extend(columns_of(frame))
+    if ref is None:
+        run.record_operation(OperationEntry(f"{operation}(<in-memory buffer>)", None, shape2(result), None,
+                                            [], []))
+        return
+    rows = row_count_of(result) if not isinstance(result, dict) else None
+    run.record_input(DatasetRecord(ref, columns, file_format, rows, _local_size(ref), operation=operation))
+    for frame in frames:
+        labels = [label for label, _ in columns_of(frame)]
+        if labels:
+            lineage_table.set(frame, source_lineage(ref.namespace, ref.name, labels))
+    run.record_operation(OperationEntry(operation, None, shape2(result), None,
+                                        [field_name(c) for c, _ in columns][:50], []))
+
+
+def record_write(operation: str, target: Any, obj: Any, file_format: str | None,
+                 lineage: FrameLineage | None = None, columns: list[tuple[Hashable, Any]] | None = None,
+                 extra_facets: dict[str, Any] | None = None) -> None:
+    """Declare `target` as an output of the current run (emits RUNNING) with schema and column lineage."""
+    run = current_run()
+    if run is None:
+        return
+    ref = dataset_for_target(target)
+    if ref is None:
+        run.record_operation(OperationEntry(f"{operation}(<in-memory buffer>)", shape2(obj), None, None, [], []))
+        return
+    cols = columns if columns is not None else columns_of(obj)
+    if lineage is None:
+        lineage = lineage_of(obj)
+    if lineage is None:
+        lineage = name_matched_lineage(cols)
+    record = DatasetRecord(ref, cols, file_format, row_count_of(obj), _local_size(ref), lineage,
+                           extra_facets or {}, operation)
+    run.record_operation(OperationEntry(operation, shape2(obj), None, None, [], [],
+                                        approximated=bool(lineage and lineage.notes)))
+    run.record_output(record)
+
+
+def merged_lineage(parts: dict[Hashable, Any]) -> FrameLineage | None:
+    """Lineage of a container (npz, dict of arrays) whose fields are whole tracked objects."""
+    columns: dict[Hashable, dict[SourceField, frozenset[Transform]]] = {}
+    dataset: list[Any] = []
+    notes: list[str] = []
+    for key, value in parts.items():
+        lin = lineage_table.get(value)
+        if lin is None:
+            continue
+        columns[key] = merge_origins(*lin.columns.values())
+        dataset.append(lin.dataset)
+        notes.extend(lin.notes)
+    if not columns:
+        return None
+    return FrameLineage(columns, merge_origins(*dataset), tuple(dict.fromkeys(notes)))

@@ -1,0 +1,194 @@
+"""Reversible monkey-patching with a per-thread reentrancy guard: the one mechanism every hook uses.
+
+`Instrumentor.patch` remembers the exact original object so `uninstrument()` restores it (identity, not a copy).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from openlineage_pandas.safety import fault_point, report_failure
+
+_MISSING = object()
+
+
+class _GuardState(threading.local):
+    depth: int = 0
+
+
+_guard = _GuardState()
+
+
+def inside_hook() -> bool:
+    """True while this thread is already inside a hooked call (or inside our own recording code)."""
+    return _guard.depth > 0
+
+
+@contextmanager
+def suspended() -> Iterator[None]:
+    """Run tracker-internal code without its pandas calls being recorded as user operations."""
+    _guard.depth += 1
+    try:
+        yield
+    finally:
+        _guard.depth -= 1
+
+
+# Called after a hooked call returned: (call, result) -> None. Must never raise (it is guarded anyway).
+Recorder = Callable[["HookedCall", Any], None]
+
+
+@dataclass(slots=True)
+class HookedCall:
+    """What a recorder needs to know about one intercepted call."""
+
+    name: str  # e.g. "pandas.read_csv" or "DataFrame.merge"
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    target_position: int  # 0 for functions, 1 for methods (after self)
+    target_param: str | None  # the parameter's name, for keyword call forms (`path=`, `io=`, ...)
+
+    def argument(self, position: int, name: str, default: Any = None) -> Any:
+        """An argument given positionally or by keyword."""
+        if len(self.args) > position:
+            return self.args[position]
+        return self.kwargs.get(name, default)
+
+    @property
+    def target(self) -> Any:
+        """The first argument whatever the call form: positional, keyword (`path=`, `io=`, ...) or **kwargs."""
+        if len(self.args) > self.target_position:
+            return self.args[self.target_position]
+        if self.target_param is not None:
+            return self.kwargs.get(self.target_param)
+        return None
+
+    @property
+    def receiver(self) -> Any:
+        """`self` for a method call."""
+        return self.args[0] if self.target_position and self.args else None
+
+
+def _positional_param(func: Callable[..., Any], position: int) -> str | None:
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return positional[position] if len(positional) > position else None
+
+
+def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
+                 is_active: Callable[[], bool], method: bool = False) -> Callable[..., Any]:
+    """Wrap `original` so that, outermost per thread and while tracking is active, `recorder` sees the call.
+
+    The user's call runs exactly once with the user's own arguments; its result or exception is returned
+    unchanged. A recorder failure is reported once and swallowed.
+    """
+    target_position = 1 if method else 0
+    target_param = _positional_param(original, target_position)
+    guard = _guard
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if guard.depth or not is_active():
+            return original(*args, **kwargs)
+        guard.depth += 1
+        try:
+            result = original(*args, **kwargs)
+            try:
+                fault_point("hooks")
+                recorder(HookedCall(name, args, kwargs, target_position, target_param), result)
+            except Exception as exc:  # never let lineage break the user's call
+                report_failure(f"hook {name}", exc)
+            return result
+        finally:
+            guard.depth -= 1
+
+    wrapper.__openlineage_pandas_original__ = original  # type: ignore[attr-defined]
+    return wrapper
+
+
+@dataclass(slots=True)
+class _Patch:
+    owner: Any
+    attribute: str
+    original: Any  # the object found in owner.__dict__, or _MISSING when it was inherited
+    replacement: Any
+
+
+class Instrumentor:
+    """Base for a family of hooks (pandas I/O, numpy I/O, ...), in the style of OpenTelemetry instrumentors.
+
+    Subclasses implement `_instrument()` by calling `self.patch(...)`; `uninstrument()` undoes every patch.
+    """
+
+    name = "instrumentor"
+
+    def __init__(self) -> None:
+        self._patches: list[_Patch] = []
+        self._lock = threading.RLock()
+
+    @property
+    def is_instrumented(self) -> bool:
+        return bool(self._patches)
+
+    def available(self) -> bool:
+        """Whether the library this instrumentor patches is importable (optional extras)."""
+        return True
+
+    def instrument(self, is_active: Callable[[], bool]) -> None:
+        with self._lock:
+            if self._patches or not self.available():
+                return
+            self._is_active = is_active
+            try:
+                self._instrument()
+            except Exception as exc:
+                self.uninstrument()
+                report_failure(f"instrumenting {self.name}", exc)
+
+    def uninstrument(self) -> None:
+        with self._lock:
+            for patch in reversed(self._patches):
+                if patch.original is _MISSING:
+                    try:
+                        delattr(patch.owner, patch.attribute)
+                    except AttributeError:
+                        pass
+                else:
+                    setattr(patch.owner, patch.attribute, patch.original)
+            self._patches.clear()
+
+    def _instrument(self) -> None:
+        raise NotImplementedError
+
+    def patch(self, owner: Any, attribute: str, recorder: Recorder, label: str | None = None) -> None:
+        """Replace `owner.attribute` with a recording wrapper; remembers the original for `uninstrument`.
+
+        `owner` is a module (functions) or a class (methods: the recorder's call has `receiver`).
+        """
+        found = owner.__dict__.get(attribute, _MISSING) if hasattr(owner, "__dict__") else _MISSING
+        current = getattr(owner, attribute, _MISSING)
+        if current is _MISSING:
+            return
+        if getattr(current, "__openlineage_pandas_original__", None) is not None:
+            return  # already wrapped by us (e.g. an inherited attribute patched on the base class)
+        label = label or f"{getattr(owner, '__name__', owner)}.{attribute}"
+        replacement: Any
+        if isinstance(found, (staticmethod, classmethod)):
+            replacement = type(found)(make_wrapper(label, found.__func__, recorder, self._is_active,
+                                                   method=isinstance(found, classmethod)))
+        else:
+            replacement = make_wrapper(label, current, recorder, self._is_active, method=isinstance(owner, type))
+        setattr(owner, attribute, replacement)
+        self._patches.append(_Patch(owner, attribute, found, replacement))
+
+    def patched_attributes(self) -> list[tuple[Any, str]]:
+        return [(p.owner, p.attribute) for p in self._patches]

@@ -1,0 +1,307 @@
+"""One job run: the datasets it read and wrote, its operation log, and its START/RUNNING/COMPLETE/FAIL events.
+
+Runs nest (`job()` scopes become child runs with a parent facet); the process-wide script run is the default.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import threading
+import traceback
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from openlineage_pandas.config import Settings, job_namespace
+from openlineage_pandas.naming import DatasetRef, safe_namespace
+from openlineage_pandas.provenance.model import FrameLineage, field_name
+
+NEW, RUNNING, COMPLETE, FAIL, ABORT = "NEW", "RUNNING", "COMPLETE", "FAIL", "ABORT"
+
+
+@dataclass(slots=True)
+class DatasetRecord:
+    """What one run knows of one dataset: schema, format, statistics, and (outputs) its column lineage."""
+
+    ref: DatasetRef
+    columns: list[tuple[Hashable, Any]]  # (label, dtype) in column order
+    file_format: str | None = None
+    row_count: int | None = None
+    size_bytes: int | None = None
+    lineage: FrameLineage | None = None
+    extra_facets: dict[str, Any] = field(default_factory=dict)
+    operation: str | None = None  # the call that read/wrote it, e.g. "pandas.read_csv"
+
+    @property
+    def field_names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for label, _ in self.columns:
+            seen.setdefault(field_name(label), None)
+        return list(seen)
+
+
+@dataclass(slots=True)
+class OperationEntry:
+    operation: str
+    shape_before: tuple[int, int] | None
+    shape_after: tuple[int, int] | None
+    rows_removed: int | None
+    columns_added: list[str]
+    columns_removed: list[str]
+    approximated: bool = False
+
+    def to_dict(self, index: int) -> dict[str, Any]:
+        entry: dict[str, Any] = {"index": index, "operation": self.operation}
+        if self.shape_before is not None:
+            entry["shapeBefore"] = list(self.shape_before)
+        if self.shape_after is not None:
+            entry["shapeAfter"] = list(self.shape_after)
+        if self.rows_removed is not None:
+            entry["rowsRemoved"] = self.rows_removed
+        if self.columns_added:
+            entry["columnsAdded"] = self.columns_added
+        if self.columns_removed:
+            entry["columnsRemoved"] = self.columns_removed
+        if self.approximated:
+            entry["approximated"] = True
+        return entry
+
+
+class OperationLog:
+    """Bounded list of operations; the total count survives truncation (the first N entries are kept)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self.entries: list[OperationEntry] = []
+        self.total = 0
+
+    def add(self, entry: OperationEntry) -> None:
+        self.total += 1
+        if len(self.entries) < self.max_entries:
+            self.entries.append(entry)
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.entries)
+
+
+class Run:
+    """A job run. Thread-safe: hooks from any thread record into it."""
+
+    def __init__(self, job_name: str, settings: Settings, parent: Run | None = None,
+                 namespace: str | None = None, script_path: str | None = None) -> None:
+        from openlineage.client.uuid import generate_new_uuid
+
+        self.settings = settings
+        self.namespace = safe_namespace(namespace or job_namespace())
+        self.job_name = job_name
+        self.run_id = str(generate_new_uuid())
+        self.parent = parent
+        self.script_path = script_path
+        self.state = NEW
+        self.inputs: dict[tuple[str, str], DatasetRecord] = {}
+        self.outputs: dict[tuple[str, str], DatasetRecord] = {}
+        self.oplog = OperationLog(settings.oplog_max_entries)
+        self.error: BaseException | None = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ recording
+    def record_input(self, record: DatasetRecord) -> None:
+        with self._lock:
+            if self.state in (COMPLETE, FAIL, ABORT):
+                return
+            self.inputs[record.ref.key] = record
+        catalog_remember(record)
+
+    def record_output(self, record: DatasetRecord) -> None:
+        """Remember an output and emit RUNNING with everything known so far."""
+        with self._lock:
+            if self.state in (COMPLETE, FAIL, ABORT):
+                return
+            if self.state == NEW:
+                self.start()
+            self._declare_sources_of(record)
+            self.outputs[record.ref.key] = record
+            self._emit("RUNNING")
+        catalog_remember(record)
+
+    def record_operation(self, entry: OperationEntry) -> None:
+        with self._lock:
+            self.oplog.add(entry)
+
+    def _declare_sources_of(self, record: DatasetRecord) -> None:
+        """Column lineage may point at datasets read in another run (e.g. outside a `job()` scope); declare
+        them as inputs here too, or Marquez would silently drop the lineage."""
+        if record.lineage is None:
+            return
+        wanted: set[tuple[str, str]] = set()
+        for origins in (*record.lineage.columns.values(), record.lineage.dataset):
+            for src in origins:
+                wanted.add((src.namespace, src.name))
+        for key in wanted - set(self.inputs):
+            known = catalog_lookup(key)
+            if known is not None and key != record.ref.key:
+                self.inputs[key] = known
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        with self._lock:
+            if self.state != NEW:
+                return
+            self.state = RUNNING
+            self._emit("START")
+
+    def complete(self) -> None:
+        with self._lock:
+            if self.state in (COMPLETE, FAIL, ABORT):
+                return
+            if self.state == NEW:
+                self.start()
+            self.state = COMPLETE
+            self._emit("COMPLETE")
+
+    def fail(self, exc: BaseException | None, stack: str | None = None) -> None:
+        with self._lock:
+            if self.state in (COMPLETE, FAIL, ABORT):
+                return
+            if self.state == NEW:
+                self.start()
+            self.error = exc
+            self._failure_stack = stack or (
+                "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if exc else None)
+            self.state = FAIL
+            self._emit("FAIL")
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (COMPLETE, FAIL, ABORT)
+
+    def _emit(self, event_type: str) -> None:
+        from openlineage_pandas.delivery import get_emitter
+        from openlineage_pandas.events.builder import build_run_event
+        from openlineage_pandas.safety import guarded_call
+
+        event = guarded_call("event building", build_run_event, self, event_type)
+        if event is not None:
+            get_emitter().emit(event)
+
+    @property
+    def root(self) -> Run:
+        run = self
+        while run.parent is not None:
+            run = run.parent
+        return run
+
+    def event_time(self) -> str:
+        return datetime.now(timezone.utc).isoformat()
+
+
+# ---------------------------------------------------------------------------------------------- catalog
+# Datasets seen anywhere in this process, so a run can declare inputs that another run read.
+_catalog: dict[tuple[str, str], DatasetRecord] = {}
+_CATALOG_MAX = 10_000
+
+
+def catalog_remember(record: DatasetRecord) -> None:
+    if len(_catalog) >= _CATALOG_MAX and record.ref.key not in _catalog:
+        _catalog.pop(next(iter(_catalog)))
+    _catalog[record.ref.key] = DatasetRecord(record.ref, record.columns, record.file_format)
+
+
+def catalog_lookup(key: tuple[str, str]) -> DatasetRecord | None:
+    return _catalog.get(key)
+
+
+# ---------------------------------------------------------------------------------------------- scoping
+_scoped_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar("openlineage_pandas_run", default=None)
+_process_run: Run | None = None
+_process_lock = threading.Lock()
+
+
+def default_job_name(script_path: str | None = None) -> str:
+    settings_name = Settings.from_env().job_name
+    if settings_name:
+        return str(settings_name)
+    if script_path:
+        return os.path.splitext(os.path.basename(script_path))[0] or "python"
+    import __main__
+
+    main_file = getattr(__main__, "__file__", None)
+    if main_file:
+        return os.path.splitext(os.path.basename(main_file))[0]
+    notebook = _notebook_name()
+    return notebook or "interactive"
+
+
+def _notebook_name() -> str | None:
+    for var in ("JPY_SESSION_NAME", "VSCODE_NOTEBOOK_NAME"):
+        value = os.environ.get(var)
+        if value:
+            return os.path.splitext(os.path.basename(value))[0]
+    return None
+
+
+def process_run() -> Run | None:
+    return _process_run
+
+
+def start_process_run(settings: Settings, job_name: str | None = None, script_path: str | None = None) -> Run:
+    """Create (and START) the script-level run, once per process."""
+    global _process_run
+    with _process_lock:
+        if _process_run is None or _process_run.finished:
+            _process_run = Run(job_name or default_job_name(script_path), settings, script_path=script_path)
+            _process_run.start()
+        return _process_run
+
+
+def end_process_run(exc: BaseException | None = None) -> None:
+    global _process_run
+    with _process_lock:
+        run = _process_run
+    if run is None:
+        return
+    if exc is None:
+        run.complete()
+    else:
+        run.fail(exc)
+
+
+def forget_process_run() -> None:
+    """Drop the script run without emitting anything (fork children, tests)."""
+    global _process_run
+    with _process_lock:
+        _process_run = None
+
+
+def current_run() -> Run | None:
+    """The innermost `job()` scope of this context, else the script run."""
+    scoped = _scoped_run.get()
+    if scoped is not None and not scoped.finished:
+        return scoped
+    return _process_run
+
+
+@contextmanager
+def job(name: str, namespace: str | None = None) -> Iterator[Run]:
+    """Scope an explicit run; nested scopes become child runs with a parent facet. FAIL on exception."""
+    parent = current_run()
+    run = Run(name, Settings.from_env(), parent=parent, namespace=namespace)
+    token = _scoped_run.set(run)
+    run.start()
+    try:
+        yield run
+    except BaseException as exc:
+        run.fail(exc)
+        raise
+    else:
+        run.complete()
+    finally:
+        _scoped_run.reset(token)
+
+
+def dataset_names(records: Sequence[DatasetRecord]) -> list[str]:
+    return [f"{r.ref.namespace}:{r.ref.name}" for r in records]
