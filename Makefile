@@ -24,8 +24,12 @@ $(STAMP22): pyproject.toml
 	$(PY22) -m pip install -q -e '.[dev]' 'pandas==2.2.*'
 	touch $(STAMP22)
 
+DEMO_DATA := examples/housing/data/housing.csv
+
 demo: $(STAMP)
-	$(PY) examples/housing/pipeline.py --summary
+	test -f $(DEMO_DATA) || $(PY) examples/housing/make_data.py --rows 20000 --out $(DEMO_DATA)
+	$(VENV)/bin/openlineage-pandas run examples/housing/pipeline.py --data $(DEMO_DATA) --out examples/housing/out
+	$(VENV)/bin/openlineage-pandas summary
 
 test: test-main test-pandas22
 

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 _NAMESPACE_ALLOWED = re.compile(r"[^A-Za-z0-9:;=/_\-.@+]")
 _MAX_NAMESPACE = 1024
 
+_CONTAINER_SCHEMES = {"abfs", "abfss", "wasb", "wasbs"}
+
 INMEMORY_NAMESPACE = "inmemory://openlineage-pandas"
 
 
@@ -42,7 +44,10 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc
     if "@" in netloc:
-        netloc = netloc.rsplit("@", 1)[1]
+        userinfo, host = netloc.rsplit("@", 1)
+        # Azure URLs carry the container (not a credential) before '@'
+        keep = parts.scheme.lower() in _CONTAINER_SCHEMES and ":" not in userinfo
+        netloc = netloc if keep else host
     query = parts.query
     if query:
         kept = [
