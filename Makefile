@@ -39,6 +39,10 @@ test-main: $(STAMP)
 test-pandas22: $(STAMP22)
 	$(PY22) -m pytest -n 2 -q $(PYTEST_ARGS)
 
+# pandas' own tests, plain and tracked; fails if tracking adds a failure (tests/pandas_suite/run_pandas_suite.py)
+test-pandas: $(STAMP)
+	$(PY) tests/pandas_suite/run_pandas_suite.py
+
 lint: $(STAMP)
 	$(PY) -m ruff check openlineage_pandas tests examples benchmarks integrations
 	$(PY) -m mypy

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import check_events_file, read_events  # noqa: E402
+from support import check_events_file, read_events
 
 
 class Tracking:

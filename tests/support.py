@@ -29,7 +29,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tool(path: Path) -> ModuleType:
     """Load a shared tool as a module (once per test worker): in-process checks are ~50x faster."""
     spec = importlib.util.spec_from_file_location(path.stem, path)
@@ -40,7 +40,7 @@ def _tool(path: Path) -> ModuleType:
     return module
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator() -> Any:
     return _tool(VALIDATOR).EventValidator()
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run as OLRun, RunEvent, RunState
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, RunEvent, RunState
+from openlineage.client.event_v2 import Run as OLRun
 
 from openlineage_pandas.events import facets as F
 
@@ -27,7 +28,7 @@ def _dataset_facets(record: DatasetRecord) -> dict[str, Any]:
 
 
 def _input(record: DatasetRecord) -> InputDataset:
-    input_facets = {}
+    input_facets: dict[str, Any] = {}
     if record.row_count is not None or record.size_bytes is not None:
         input_facets["inputStatistics"] = F.input_statistics(record.row_count, record.size_bytes)
     return InputDataset(namespace=record.ref.namespace, name=record.ref.name, facets=_dataset_facets(record),
@@ -40,7 +41,7 @@ def _output(record: DatasetRecord, known_inputs: dict[tuple[str, str], set[str]]
         facet = F.column_lineage_facet(record.lineage, record.field_names, known_inputs)
         if facet is not None:
             dataset_facets["columnLineage"] = facet
-    output_facets = {}
+    output_facets: dict[str, Any] = {}
     if record.row_count is not None or record.size_bytes is not None:
         output_facets["outputStatistics"] = F.output_statistics(record.row_count, record.size_bytes)
     return OutputDataset(namespace=record.ref.namespace, name=record.ref.name, facets=dataset_facets,

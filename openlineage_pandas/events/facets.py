@@ -140,7 +140,7 @@ class OperationLogRunFacet(RunFacet):
     """The tracked operations of a run: one entry per operation, bounded, with the total count kept."""
 
     operations: list[dict[str, Any]] = attr.field(factory=list)
-    totalOperations: int = 0  # noqa: N815
+    totalOperations: int = 0
     truncated: bool = False
 
     @staticmethod
@@ -152,10 +152,10 @@ class OperationLogRunFacet(RunFacet):
 class ModelDatasetFacet(DatasetFacet):
     """A fitted model written to a file: class, hyper-parameters, features and target (no learned values)."""
 
-    modelClass: str  # noqa: N815
-    hyperParameters: dict[str, Any] = attr.field(factory=dict)  # noqa: N815
-    featureNames: list[str] = attr.field(factory=list)  # noqa: N815
-    targetNames: list[str] = attr.field(factory=list)  # noqa: N815
+    modelClass: str
+    hyperParameters: dict[str, Any] = attr.field(factory=dict)
+    featureNames: list[str] = attr.field(factory=list)
+    targetNames: list[str] = attr.field(factory=list)
 
     @staticmethod
     def _get_schema() -> str:
@@ -203,7 +203,7 @@ def source_code_location(script_path: str) -> source_code_location_job.SourceCod
     facet = source_code_location_job.SourceCodeLocationJobFacet(
         type="git", url=url, repoUrl=repo_url, path=relative, version=sha,
         branch=None if branch in (None, "HEAD") else branch, producer=PRODUCER)
-    return facet.with_additional_properties(dirty=bool(status))
+    return facet.with_additional_properties(dirty=bool(status))  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------- column lineage

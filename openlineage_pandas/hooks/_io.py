@@ -11,8 +11,8 @@ from typing import Any
 
 from openlineage_pandas.naming import DatasetRef, dataset_for_target
 from openlineage_pandas.provenance.model import (
-    IDENTITY,
     DIRECT,
+    IDENTITY,
     FrameLineage,
     SourceField,
     Transform,

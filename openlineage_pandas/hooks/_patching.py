@@ -186,7 +186,8 @@ class Instrumentor:
             replacement = type(found)(make_wrapper(label, found.__func__, recorder, self._is_active,
                                                    method=isinstance(found, classmethod)))
         else:
-            replacement = make_wrapper(label, current, recorder, self._is_active, method=isinstance(owner, type))
+            replacement = make_wrapper(label, current, recorder, self._is_active,  # type: ignore[arg-type]
+                                       method=isinstance(owner, type))
         setattr(owner, attribute, replacement)
         self._patches.append(_Patch(owner, attribute, found, replacement))
 

@@ -130,15 +130,20 @@ class FrameLineage:
 
     `columns` maps each column label to its origins, in column order. `dataset` holds frame-wide INDIRECT
     influences (filters, join/sort/group keys) that affect every row. `notes` records over-approximations
-    so the emitted facet can say so.
+    so the emitted facet can say so. `index` maps each index level name to its origins, so a column moved
+    into the index (set_index, groupby keys) comes back with its lineage (reset_index). `token` is opaque to
+    this module: hooks store the object's column axis there to notice relabelling they did not see
+    (`df.columns = [...]`); it takes no part in equality.
     """
 
     columns: dict[Hashable, dict[SourceField, frozenset[Transform]]] = field(default_factory=dict)
     dataset: dict[SourceField, frozenset[Transform]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    index: dict[Hashable, dict[SourceField, frozenset[Transform]]] = field(default_factory=dict)
+    token: object = field(default=None, compare=False, repr=False)
 
     def copy(self) -> FrameLineage:
-        return FrameLineage(dict(self.columns), dict(self.dataset), self.notes)
+        return FrameLineage(dict(self.columns), dict(self.dataset), self.notes, dict(self.index))
 
     def origins_of(self, label: Hashable) -> Origins:
         return self.columns.get(label, EMPTY_ORIGINS)
@@ -149,12 +154,13 @@ class FrameLineage:
 
     def with_influence(self, origins: Origins, step: Transform) -> FrameLineage:
         """A copy with an extra frame-wide INDIRECT influence."""
-        return FrameLineage(dict(self.columns), merge_origins(self.dataset, as_influence(origins, step)), self.notes)
+        return FrameLineage(dict(self.columns), merge_origins(self.dataset, as_influence(origins, step)), self.notes,
+                            dict(self.index))
 
     def with_note(self, note: str) -> FrameLineage:
         if note in self.notes:
             return self
-        return FrameLineage(self.columns, self.dataset, (*self.notes, note))
+        return FrameLineage(self.columns, self.dataset, (*self.notes, note), self.index)
 
 
 def source_lineage(namespace: str, name: str, labels: Iterable[Hashable]) -> FrameLineage:
@@ -180,6 +186,7 @@ def over_approximate(inputs: Iterable[FrameLineage], labels: Iterable[Hashable],
     notes: list[str] = []
     for lin in inputs:
         sources.append(lin.all_origins())
+        sources.extend(lin.index.values())
         dataset.append(lin.dataset)
         notes.extend(lin.notes)
     combined = merge_origins(*sources)

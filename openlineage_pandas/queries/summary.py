@@ -40,8 +40,9 @@ def _lineage_lines(ds: dict[str, Any], limit: int = 12) -> list[str]:
         lines.append(f"      ... {more} more columns")
     dataset_level = facet.get("dataset") or []
     if dataset_level:
-        kinds = sorted({f"{t.get('subtype')}:{d['field']}" for d in dataset_level for t in d.get("transformations") or []})
-        lines.append(f"      (whole dataset) <- {', '.join(kinds[:10])}")
+        influences = sorted({f"{t.get('subtype')}:{d['field']}" for d in dataset_level
+                             for t in d.get("transformations") or []})
+        lines.append(f"      (whole dataset) <- {', '.join(influences[:10])}")
     return lines
 
 
@@ -73,7 +74,7 @@ def render_summary(run: StoredRun, children: list[StoredRun] | None = None) -> s
         shape = ""
         if before or after:
             shape = f"  {'x'.join(map(str, before)) if before else '-'} -> {'x'.join(map(str, after)) if after else '-'}"
-        changes = []
+        changes: list[str] = []
         if op.get("rowsRemoved"):
             changes.append(f"-{op['rowsRemoved']:,} rows")
         if op.get("columnsAdded"):

@@ -33,11 +33,11 @@ READ: dict[str, dict[str, Callable[[Path], pd.DataFrame]]] = {
         "positional-path": lambda p: pd.read_csv(p),
         "keyword": lambda p: pd.read_csv(filepath_or_buffer=p),
         "kwargs": lambda p: pd.read_csv(**{"filepath_or_buffer": str(p), "usecols": None}),
-        "file-handle": lambda p: pd.read_csv(open(p)),  # noqa: SIM115 - handle given by the user
+        "file-handle": lambda p: pd.read_csv(open(p)),
     },
     "text": {"positional": lambda p: pd.read_table(p), "keyword": lambda p: pd.read_table(filepath_or_buffer=p)},
     "parquet": {"positional": lambda p: pd.read_parquet(p), "keyword": lambda p: pd.read_parquet(path=p),
-                "file-handle": lambda p: pd.read_parquet(open(p, "rb"))},  # noqa: SIM115
+                "file-handle": lambda p: pd.read_parquet(open(p, "rb"))},
     "json": {"positional": lambda p: pd.read_json(p, orient="records"),
              "keyword": lambda p: pd.read_json(path_or_buf=p, orient="records")},
     "excel": {"positional": lambda p: pd.read_excel(p), "keyword": lambda p: pd.read_excel(io=p)},
