@@ -6,6 +6,8 @@ Runs nest (`job()` scopes become child runs with a parent facet); the process-wi
 from __future__ import annotations
 
 import contextvars
+import functools
+import importlib.util
 import os
 import threading
 import traceback
@@ -13,6 +15,7 @@ from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from types import ModuleType
 from typing import Any
 
 from openlineage_pandas.config import Settings, job_namespace
@@ -88,17 +91,36 @@ class OperationLog:
         return self.total > len(self.entries)
 
 
+@dataclass(frozen=True, slots=True)
+class RunSnapshot:
+    """Everything one event says, captured under the run's lock so the event can be built later, elsewhere."""
+
+    event_type: str
+    event_time: str
+    namespace: str
+    job_name: str
+    run_id: str
+    parent: tuple[str, str, str] | None  # (namespace, job, run id)
+    root: tuple[str, str, str] | None
+    script_path: str | None
+    source_code: bool
+    inputs: tuple[DatasetRecord, ...]
+    outputs: tuple[DatasetRecord, ...]
+    operations: tuple[dict[str, Any], ...]
+    total_operations: int
+    error_message: str | None = None
+    stack_trace: str | None = None
+
+
 class Run:
     """A job run. Thread-safe: hooks from any thread record into it."""
 
     def __init__(self, job_name: str, settings: Settings, parent: Run | None = None,
                  namespace: str | None = None, script_path: str | None = None) -> None:
-        from openlineage.client.uuid import generate_new_uuid
-
         self.settings = settings
         self.namespace = safe_namespace(namespace or job_namespace())
         self.job_name = job_name
-        self.run_id = str(generate_new_uuid())
+        self.run_id = str(_uuid_helper().generate_new_uuid())
         self.parent = parent
         self.script_path = script_path
         self.state = NEW
@@ -179,12 +201,34 @@ class Run:
     def finished(self) -> bool:
         return self.state in (COMPLETE, FAIL, ABORT)
 
+    def snapshot(self, event_type: str) -> RunSnapshot:
+        with self._lock:
+            parent = root = None
+            if self.parent is not None:
+                top = self.root
+                parent = (self.parent.namespace, self.parent.job_name, self.parent.run_id)
+                root = (top.namespace, top.job_name, top.run_id)
+            error = stack = None
+            if event_type == FAIL and self.error is not None:
+                error = f"{type(self.error).__name__}: {self.error}"
+                stack = getattr(self, "_failure_stack", None)
+            return RunSnapshot(
+                event_type=event_type, event_time=self.event_time(), namespace=self.namespace,
+                job_name=self.job_name, run_id=self.run_id, parent=parent, root=root,
+                script_path=self.script_path, source_code=bool(self.settings.source_code),
+                inputs=tuple(self.inputs.values()), outputs=tuple(self.outputs.values()),
+                operations=tuple(e.to_dict(i) for i, e in enumerate(self.oplog.entries)),
+                total_operations=self.oplog.total, error_message=error, stack_trace=stack)
+
     def _emit(self, event_type: str) -> None:
         from openlineage_pandas.delivery import get_emitter
         from openlineage_pandas.events.builder import build_run_event
         from openlineage_pandas.safety import guarded_call
 
-        event = guarded_call("event building", build_run_event, self, event_type)
+        snapshot = guarded_call("event building", self.snapshot, event_type)
+        if snapshot is None:
+            return
+        event = guarded_call("event building", build_run_event, snapshot)
         if event is not None:
             get_emitter().emit(event)
 
@@ -197,6 +241,28 @@ class Run:
 
     def event_time(self) -> str:
         return datetime.now(timezone.utc).isoformat()
+
+
+@functools.cache
+def _uuid_helper() -> ModuleType:
+    """openlineage-python's UUIDv7 helper, loaded without `openlineage.client/__init__`, which imports every
+    transport and facet (~300 ms): starting a run must stay cheap. Falls back to the normal import."""
+    try:
+        spec = importlib.util.find_spec("openlineage")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        for location in locations:
+            path = os.path.join(location, "client", "uuid.py")
+            if os.path.isfile(path):
+                module_spec = importlib.util.spec_from_file_location("_openlineage_pandas_ol_uuid", path)
+                if module_spec is not None and module_spec.loader is not None:
+                    module = importlib.util.module_from_spec(module_spec)
+                    module_spec.loader.exec_module(module)
+                    return module
+    except Exception:  # an unusual installation: use the ordinary import below
+        pass
+    from openlineage.client import uuid as ol_uuid
+
+    return ol_uuid
 
 
 # ---------------------------------------------------------------------------------------------- catalog

@@ -13,7 +13,7 @@ from openlineage.client.event_v2 import Run as OLRun
 from openlineage_pandas.events import facets as F
 
 if TYPE_CHECKING:
-    from openlineage_pandas.run import DatasetRecord, Run
+    from openlineage_pandas.run import DatasetRecord, RunSnapshot
 
 
 def _dataset_facets(record: DatasetRecord) -> dict[str, Any]:
@@ -48,41 +48,31 @@ def _output(record: DatasetRecord, known_inputs: dict[tuple[str, str], set[str]]
                          outputFacets=output_facets or None)
 
 
-def build_run_event(run: Run, event_type: str) -> RunEvent:
-    """The RunEvent of `run` for `event_type` (START, RUNNING, COMPLETE, FAIL)."""
-    with run._lock:
-        inputs = list(run.inputs.values())
-        outputs = list(run.outputs.values())
-        oplog = run.oplog
-        operations = [e.to_dict(i) for i, e in enumerate(oplog.entries)]
-        total, truncated = oplog.total, oplog.truncated
-
-    known_inputs = {r.ref.key: set(r.field_names) for r in inputs}
+def build_run_event(snap: RunSnapshot) -> RunEvent:
+    """The RunEvent a run snapshot describes (START, RUNNING, COMPLETE or FAIL)."""
+    known_inputs = {r.ref.key: set(r.field_names) for r in snap.inputs}
     run_facets: dict[str, Any] = {"processing_engine": F.processing_engine()}
-    if run.parent is not None:
-        root = run.root
-        run_facets["parent"] = F.parent_facet(
-            run.parent.namespace, run.parent.job_name, run.parent.run_id,
-            root=(root.namespace, root.job_name, root.run_id))
-    if operations or total:
+    if snap.parent is not None:
+        run_facets["parent"] = F.parent_facet(*snap.parent, root=snap.root)
+    if snap.operations or snap.total_operations:
         run_facets["pandas_operationLog"] = F.OperationLogRunFacet(
-            operations=operations, totalOperations=total, truncated=truncated, producer=F.PRODUCER)
-    if event_type == "FAIL" and run.error is not None:
-        run_facets["errorMessage"] = F.error_message(
-            f"{type(run.error).__name__}: {run.error}", getattr(run, "_failure_stack", None))
+            operations=list(snap.operations), totalOperations=snap.total_operations,
+            truncated=snap.total_operations > len(snap.operations), producer=F.PRODUCER)
+    if snap.error_message is not None:
+        run_facets["errorMessage"] = F.error_message(snap.error_message, snap.stack_trace)
 
     job_facets: dict[str, Any] = {"jobType": F.job_type()}
-    if run.script_path and run.settings.source_code:
-        scl = F.source_code_location(run.script_path)
+    if snap.script_path and snap.source_code:
+        scl = F.source_code_location(snap.script_path)
         if scl is not None:
             job_facets["sourceCodeLocation"] = scl
 
     return RunEvent(
-        eventType=RunState[event_type],
-        eventTime=run.event_time(),
-        run=OLRun(runId=run.run_id, facets=run_facets),
-        job=Job(namespace=run.namespace, name=run.job_name, facets=job_facets),
+        eventType=RunState[snap.event_type],
+        eventTime=snap.event_time,
+        run=OLRun(runId=snap.run_id, facets=run_facets),
+        job=Job(namespace=snap.namespace, name=snap.job_name, facets=job_facets),
         producer=F.PRODUCER,
-        inputs=[_input(r) for r in inputs],
-        outputs=[_output(r, known_inputs) for r in outputs],
+        inputs=[_input(r) for r in snap.inputs],
+        outputs=[_output(r, known_inputs) for r in snap.outputs],
     )
