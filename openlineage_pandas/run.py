@@ -129,6 +129,7 @@ class Run:
         self.oplog = OperationLog(settings.oplog_max_entries)
         self.error: BaseException | None = None
         self._lock = threading.RLock()
+        self._pending_start: threading.Thread | None = None
 
     # ------------------------------------------------------------------ recording
     def record_input(self, record: DatasetRecord) -> None:
@@ -221,16 +222,24 @@ class Run:
                 total_operations=self.oplog.total, error_message=error, stack_trace=stack)
 
     def _emit(self, event_type: str) -> None:
-        from openlineage_pandas.delivery import get_emitter
-        from openlineage_pandas.events.builder import build_run_event
+        """Snapshot now; build and send in order. START is built on a helper thread because the first event
+        imports openlineage-python's facets and transports (~0.3 s) and `enable()` must stay cheap; every later
+        event waits for it, so the order of events never changes."""
         from openlineage_pandas.safety import guarded_call
 
         snapshot = guarded_call("event building", self.snapshot, event_type)
         if snapshot is None:
             return
-        event = guarded_call("event building", build_run_event, snapshot)
-        if event is not None:
-            get_emitter().emit(event)
+        if event_type == "START" and self._pending_start is None:
+            thread = threading.Thread(target=_build_and_send, args=(snapshot,), daemon=True,
+                                      name="openlineage-pandas-start")
+            self._pending_start = thread
+            thread.start()
+            return
+        pending = self._pending_start
+        if pending is not None and pending.is_alive() and pending is not threading.current_thread():
+            pending.join()
+        _build_and_send(snapshot)
 
     @property
     def root(self) -> Run:
@@ -263,6 +272,16 @@ def _uuid_helper() -> ModuleType:
     from openlineage.client import uuid as ol_uuid
 
     return ol_uuid
+
+
+def _build_and_send(snapshot: RunSnapshot) -> None:
+    from openlineage_pandas.delivery import get_emitter
+    from openlineage_pandas.events.builder import build_run_event
+    from openlineage_pandas.safety import guarded_call
+
+    event = guarded_call("event building", build_run_event, snapshot)
+    if event is not None:
+        get_emitter().emit(event)
 
 
 # ---------------------------------------------------------------------------------------------- catalog

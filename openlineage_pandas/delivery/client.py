@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from openlineage_pandas.config import Settings
@@ -21,7 +21,7 @@ log = logging.getLogger("openlineage_pandas")
 
 
 @contextmanager
-def _environ_preserved() -> Iterator[None]:
+def environ_preserved() -> Iterator[None]:
     """openlineage-python aliases OPENLINEAGE_URL into OPENLINEAGE__TRANSPORT__* variables; keep them out of os.environ."""
     before = dict(os.environ)
     try:
@@ -52,21 +52,25 @@ def build_client(settings: Settings) -> OpenLineageClient:
     """An OpenLineageClient honouring the user's OpenLineage configuration, else writing to the local store."""
     from openlineage.client import OpenLineageClient
 
-    with _environ_preserved():
+    with environ_preserved():
         probe = OpenLineageClient(transport=default_file_transport(settings))
         if user_transport_configured(probe) or os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
             return OpenLineageClient()
         return probe
 
 
-def describe_transport(client: OpenLineageClient) -> str:
-    """A one-line description of where events go, with no credentials in it."""
-    from openlineage_pandas.naming import redact_url
-
+def is_local_store(client: OpenLineageClient, settings: Settings) -> bool:
+    """True when the client is our zero-setup default (no transport configured by the user)."""
     transport = client.transport
-    config = getattr(transport, "config", None)
-    for attr_name in ("url", "log_file_path", "bootstrap_servers"):
-        value = getattr(config, attr_name, None)
-        if value:
-            return f"{transport.kind} -> {redact_url(str(value))}"
-    return str(transport.kind)
+    path = getattr(getattr(transport, "config", None), "log_file_path", None)
+    return transport.kind == "file" and path == str(settings.events_path)
+
+
+def describe_transport(client: OpenLineageClient) -> str:
+    """A one-line description of where events go, with no credentials in it (composites list each child)."""
+    from openlineage_pandas.delivery.destinations import describe_transport_only
+
+    try:
+        return describe_transport_only(client.transport)
+    except Exception:  # a transport we cannot introspect: its kind is still worth showing
+        return str(getattr(client.transport, "kind", "unknown"))

@@ -52,7 +52,7 @@ class HookedCall:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     target_position: int  # 0 for functions, 1 for methods (after self)
-    target_param: str | None  # the parameter's name, for keyword call forms (`path=`, `io=`, ...)
+    original: Callable[..., Any]
 
     def argument(self, position: int, name: str, default: Any = None) -> Any:
         """An argument given positionally or by keyword."""
@@ -65,9 +65,8 @@ class HookedCall:
         """The first argument whatever the call form: positional, keyword (`path=`, `io=`, ...) or **kwargs."""
         if len(self.args) > self.target_position:
             return self.args[self.target_position]
-        if self.target_param is not None:
-            return self.kwargs.get(self.target_param)
-        return None
+        name = _positional_param(self.original, self.target_position)
+        return self.kwargs.get(name) if name is not None else None
 
     @property
     def receiver(self) -> Any:
@@ -75,7 +74,9 @@ class HookedCall:
         return self.args[0] if self.target_position and self.args else None
 
 
+@functools.lru_cache(maxsize=4096)
 def _positional_param(func: Callable[..., Any], position: int) -> str | None:
+    """The name of a positional parameter; computed on first keyword-form call, not at patch time."""
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
@@ -92,7 +93,6 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
     unchanged. A recorder failure is reported once and swallowed.
     """
     target_position = 1 if method else 0
-    target_param = _positional_param(original, target_position)
     guard = _guard
 
     @functools.wraps(original)
@@ -104,7 +104,7 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
             result = original(*args, **kwargs)
             try:
                 fault_point("hooks")
-                recorder(HookedCall(name, args, kwargs, target_position, target_param), result)
+                recorder(HookedCall(name, args, kwargs, target_position, original), result)
             except Exception as exc:  # never let lineage break the user's call
                 report_failure(f"hook {name}", exc)
             return result

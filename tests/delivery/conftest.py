@@ -56,7 +56,8 @@ class ContractServer:
         line = self.proc.stdout.readline()
         if "listening on " not in line:
             self.proc.kill()
-            raise RuntimeError(f"contract server did not start: {line!r} {self.proc.stderr.read()!r}")
+            errors = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"contract server did not start: {line!r} {errors!r}")
         self.url = line.split("listening on ", 1)[1].split()[0]
 
     def _get(self, path: str) -> Any:

@@ -278,3 +278,40 @@ def test_emit_after_shutdown_is_spooled_not_lost(store: Path, marquez: Callable[
     assert [key(e) for e in spooled(store)] == [key(e) for e in events[2:]]
     replay(Settings.from_env())
     assert_all_delivered_in_order(events, server.accepted())
+
+
+def test_a_bug_in_the_sender_loses_no_event(store: Path, marquez: Callable[..., ContractServer],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from openlineage_pandas.delivery.destinations import Destination
+
+    server = marquez()
+    emitter = make_emitter(monkeypatch, server.url)
+
+    def broken(self: Destination, payload: Any, deadline: float | None = None) -> Any:
+        raise RuntimeError("bug in the sender")
+
+    monkeypatch.setattr(Destination, "send_with_retry", broken)
+    events = run_events("bug")
+    assert emit_all(emitter, events) < 0.2
+    started = time.monotonic()
+    emitter.shutdown()
+    assert time.monotonic() - started < 1.0  # the lane did not hang waiting for the dead item
+    assert [key(e) for e in spooled(store)] == [key(e) for e in events]
+
+
+def test_without_threads_at_interpreter_shutdown_events_are_sent_inline(
+        store: Path, marquez: Callable[..., ContractServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    server = marquez()
+    emitter = make_emitter(monkeypatch, server.url)
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    events = run_events("inline")
+    emit_all(emitter, events)
+    assert len(server.accepted()) == len(events)  # delivered before emit() returned
+    emitter.shutdown()
+    assert_all_delivered_in_order(events, server.accepted())
