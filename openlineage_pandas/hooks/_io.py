@@ -76,7 +76,14 @@ def shape2(obj: Any) -> tuple[int, int] | None:
 
 
 def lineage_of(obj: Any) -> FrameLineage | None:
-    return lineage_table.get(obj)
+    lineage = lineage_table.get(obj)
+    if lineage is None:
+        return None
+    # keyed the way the writer names fields (relabelled frames, renamed or unnamed Series, 1-D arrays)
+    import sys
+
+    ops = sys.modules.get("openlineage_pandas.hooks.pandas_ops")
+    return ops.aligned_lineage(obj, lineage) if ops is not None else lineage
 
 
 def name_matched_lineage(columns: list[tuple[Hashable, Any]]) -> FrameLineage | None:
@@ -102,12 +109,23 @@ def name_matched_lineage(columns: list[tuple[Hashable, Any]]) -> FrameLineage | 
     return FrameLineage(matched, notes=("name-matched lineage: object had no in-memory provenance",))
 
 
+def with_known_columns(run: Any, ref: DatasetRef, columns: list[tuple[Hashable, Any]]) -> list[tuple[Hashable, Any]]:
+    """`columns` plus those an earlier read of the same dataset in this run declared (e.g. another `usecols`):
+    replacing the schema would make lineage already recorded from the first read unresolvable."""
+    with run._lock:
+        prior = run.inputs.get(ref.key)
+    if prior is None:
+        return columns
+    known = {field_name(label) for label, _ in columns}
+    return [*columns, *((label, d) for label, d in prior.columns if field_name(label) not in known)]
+
+
 def record_read(operation: str, target: Any, result: Any, file_format: str | None) -> None:
     """Declare `target` as an input of the current run and give `result` source lineage."""
     run = current_run()
     if run is None:
         return
-    ref = dataset_for_target(target)
+    ref = target if isinstance(target, DatasetRef) else dataset_for_target(target)  # SQL hooks name tables
     frames = list(result.values()) if isinstance(result, dict) else [result]
     columns: list[tuple[Hashable, Any]] = []
     for frame in frames:
@@ -117,11 +135,18 @@ def record_read(operation: str, target: Any, result: Any, file_format: str | Non
                                             [], []))
         return
     rows = row_count_of(result) if not isinstance(result, dict) else None
-    run.record_input(DatasetRecord(ref, columns, file_format, rows, _local_size(ref), operation=operation))
+    run.record_input(DatasetRecord(ref, with_known_columns(run, ref, columns), file_format, rows, _local_size(ref),
+                                   operation=operation))
     for frame in frames:
         labels = [label for label, _ in columns_of(frame)]
         if labels:
-            lineage_table.set(frame, source_lineage(ref.namespace, ref.name, labels))
+            lineage = source_lineage(ref.namespace, ref.name, labels)
+            lineage_table.set(frame, lineage)
+            if type(frame).__name__ == "ndarray" and getattr(frame, "base", None) is not None:
+                # np.load returns a reshaped view: index it under its memory owner so slices stay tracked
+                from openlineage_pandas.hooks.numpy_ops import register_array
+
+                register_array(frame, lineage)
     run.record_operation(OperationEntry(operation, None, shape2(result), None,
                                         [field_name(c) for c, _ in columns][:50], []))
 
@@ -133,7 +158,7 @@ def record_write(operation: str, target: Any, obj: Any, file_format: str | None,
     run = current_run()
     if run is None:
         return
-    ref = dataset_for_target(target)
+    ref = target if isinstance(target, DatasetRef) else dataset_for_target(target)  # SQL hooks name tables
     if ref is None:
         run.record_operation(OperationEntry(f"{operation}(<in-memory buffer>)", shape2(obj), None, None, [], []))
         return
