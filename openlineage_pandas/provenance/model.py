@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 DIRECT = "DIRECT"
 INDIRECT = "INDIRECT"
@@ -26,22 +27,33 @@ INDIRECT_SUBTYPES = (FILTER, JOIN, GROUP_BY, SORT, WINDOW, CONDITIONAL)
 _DIRECT_STRENGTH = {IDENTITY: 0, TRANSFORMATION: 1, AGGREGATION: 2}
 
 
-@dataclass(frozen=True, slots=True)
-class Transform:
-    """How an input field influences a value: OpenLineage's (type, subtype, masking) triple."""
-
+class _TransformFields(NamedTuple):
     type: str
     subtype: str
     masking: bool = False
     description: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.type == DIRECT and self.subtype not in DIRECT_SUBTYPES:
-            raise ValueError(f"DIRECT subtype must be one of {DIRECT_SUBTYPES}, got {self.subtype!r}")
-        if self.type == INDIRECT and self.subtype not in INDIRECT_SUBTYPES:
-            raise ValueError(f"INDIRECT subtype must be one of {INDIRECT_SUBTYPES}, got {self.subtype!r}")
-        if self.type not in (DIRECT, INDIRECT):
-            raise ValueError(f"transformation type must be DIRECT or INDIRECT, got {self.type!r}")
+
+class Transform(_TransformFields):
+    """How an input field influences a value: OpenLineage's (type, subtype, masking) triple.
+
+    An immutable named tuple: hashing and equality run in C, which matters because transforms are hashed on
+    every set and dict operation of the per-operation hot path."""
+
+    __slots__ = ()
+
+    def __new__(cls, type: str, subtype: str, masking: bool = False,
+                description: str | None = None) -> Transform:
+        if type == DIRECT and subtype not in DIRECT_SUBTYPES:
+            raise ValueError(f"DIRECT subtype must be one of {DIRECT_SUBTYPES}, got {subtype!r}")
+        if type == INDIRECT and subtype not in INDIRECT_SUBTYPES:
+            raise ValueError(f"INDIRECT subtype must be one of {INDIRECT_SUBTYPES}, got {subtype!r}")
+        if type not in (DIRECT, INDIRECT):
+            raise ValueError(f"transformation type must be DIRECT or INDIRECT, got {type!r}")
+        return super().__new__(cls, type, subtype, masking, description)
+
+    def __getnewargs__(self) -> tuple[str, str, bool, str | None]:
+        return (self.type, self.subtype, self.masking, self.description)
 
     @property
     def is_direct(self) -> bool:
@@ -79,9 +91,10 @@ WINDOW_T = Transform(INDIRECT, WINDOW)
 CONDITIONAL_T = Transform(INDIRECT, CONDITIONAL)
 
 
-@dataclass(frozen=True, slots=True)
-class SourceField:
-    """A column of an input dataset, as OpenLineage names it."""
+class SourceField(NamedTuple):
+    """A column of an input dataset, as OpenLineage names it.
+
+    A named tuple: it keys every origins dict, so its hash and equality run in C."""
 
     namespace: str
     name: str
@@ -97,10 +110,20 @@ EMPTY_ORIGINS: Origins = {}
 def merge_origins(*many: Origins) -> dict[SourceField, frozenset[Transform]]:
     """Union of several origin maps (a value computed from several inputs)."""
     merged: dict[SourceField, frozenset[Transform]] = {}
+    total = 0
+    for origins in many:
+        merged.update(origins)
+        total += len(origins)
+    if total == len(merged):  # no source in two inputs (the common case): the C-level updates were enough
+        return merged
+    merged.clear()
     for origins in many:
         for src, transforms in origins.items():
             prior = merged.get(src)
-            merged[src] = transforms if prior is None else prior | transforms
+            if prior is None:
+                merged[src] = transforms
+            elif prior is not transforms and prior != transforms:
+                merged[src] = prior | transforms
     return merged
 
 
@@ -117,11 +140,33 @@ def as_influence(origins: Origins, step: Transform) -> dict[SourceField, frozens
     The influence's own history is replaced by `step` (an INDIRECT influence is what it is, whatever
     computed the key), keeping masking.
     """
+    plain = frozenset({step})
+    if _UNMASKED.issuperset(origins.values()):  # no masking anywhere (the usual case): one C-level call
+        return dict.fromkeys(origins, plain)
+    masked_set: frozenset[Transform] | None = None
     out: dict[SourceField, frozenset[Transform]] = {}
     for src, ts in origins.items():
-        masked = any(t.masking for t in ts)
-        out[src] = frozenset({step if not masked else Transform(step.type, step.subtype, True, step.description)})
+        masked = _MASKED.get(ts)
+        if masked is None:
+            masked = any(t.masking for t in ts)
+            if len(_MASKED) > 4096:
+                _MASKED.clear()
+                _UNMASKED.clear()
+            _MASKED[ts] = masked
+            if not masked:
+                _UNMASKED.add(ts)
+        if masked:
+            if masked_set is None:
+                masked_set = frozenset({Transform(step.type, step.subtype, True, step.description)})
+            out[src] = masked_set
+        else:
+            out[src] = plain
     return out
+
+
+# Whether a transform set involves masking, memoised (sets are shared and their hash is cached).
+_MASKED: dict[frozenset[Transform], bool] = {}
+_UNMASKED: set[frozenset[Transform]] = set()
 
 
 @dataclass(slots=True)
