@@ -57,6 +57,30 @@ def columns_of(obj: Any) -> list[tuple[Hashable, Any]]:
     return []
 
 
+def named_index_levels(obj: Any) -> list[tuple[Hashable, Any]]:
+    """(name, dtype) of a frame's or Series' named index levels: columns in files written with the index."""
+    index = getattr(obj, "index", None)
+    names = list(getattr(index, "names", None) or [])
+    if not names or all(name is None for name in names):
+        return []
+    dtypes = list(index.dtypes) if len(names) > 1 else [index.dtype]  # type: ignore[union-attr]
+    return [(name, dtype) for name, dtype in zip(names, dtypes, strict=False) if name is not None]
+
+
+def with_index_columns(obj: Any, columns: list[tuple[Hashable, Any]], lineage: FrameLineage | None
+                       ) -> tuple[list[tuple[Hashable, Any]], FrameLineage | None]:
+    """Put the named index levels first, as the writer does, with their lineage from the index."""
+    levels = [(name, dtype) for name, dtype in named_index_levels(obj)
+              if name not in {label for label, _ in columns}]
+    if not levels:
+        return columns, lineage
+    if lineage is not None:
+        level_origins = {name: dict(lineage.index.get(name, {})) for name, _ in levels}
+        lineage = FrameLineage({**level_origins, **lineage.columns}, lineage.dataset, lineage.notes,
+                               lineage.index)
+    return levels + columns, lineage
+
+
 def row_count_of(obj: Any) -> int | None:
     shape = getattr(obj, "shape", None)
     if isinstance(shape, tuple) and shape:
@@ -129,6 +153,7 @@ def record_read(operation: str, target: Any, result: Any, file_format: str | Non
     frames = list(result.values()) if isinstance(result, dict) else [result]
     columns: list[tuple[Hashable, Any]] = []
     for frame in frames:
+        columns.extend(named_index_levels(frame))  # e.g. read_csv(index_col="id"): still a field of the file
         columns.extend(columns_of(frame))
     if ref is None:
         run.record_operation(OperationEntry(f"{operation}(<in-memory buffer>)", None, shape2(result), None,
@@ -139,8 +164,11 @@ def record_read(operation: str, target: Any, result: Any, file_format: str | Non
                                    operation=operation))
     for frame in frames:
         labels = [label for label, _ in columns_of(frame)]
-        if labels:
+        levels = [name for name, _ in named_index_levels(frame)]
+        if labels or levels:
             lineage = source_lineage(ref.namespace, ref.name, labels)
+            if levels:
+                lineage.index.update(source_lineage(ref.namespace, ref.name, levels).columns)
             lineage_table.set(frame, lineage)
             if type(frame).__name__ == "ndarray" and getattr(frame, "base", None) is not None:
                 # np.load returns a reshaped view: index it under its memory owner so slices stay tracked
@@ -153,7 +181,7 @@ def record_read(operation: str, target: Any, result: Any, file_format: str | Non
 
 def record_write(operation: str, target: Any, obj: Any, file_format: str | None,
                  lineage: FrameLineage | None = None, columns: list[tuple[Hashable, Any]] | None = None,
-                 extra_facets: dict[str, Any] | None = None) -> None:
+                 extra_facets: dict[str, Any] | None = None, include_index: bool = False) -> None:
     """Declare `target` as an output of the current run (emits RUNNING) with schema and column lineage."""
     run = current_run()
     if run is None:
@@ -165,6 +193,8 @@ def record_write(operation: str, target: Any, obj: Any, file_format: str | None,
     cols = columns if columns is not None else columns_of(obj)
     if lineage is None:
         lineage = lineage_of(obj)
+    if include_index:
+        cols, lineage = with_index_columns(obj, cols, lineage)
     if lineage is None:
         lineage = name_matched_lineage(cols)
     record = DatasetRecord(ref, cols, file_format, row_count_of(obj), _local_size(ref), lineage,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import threading
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,6 +87,29 @@ def _positional_param(func: Callable[..., Any], position: int) -> str | None:
     return positional[position] if len(positional) > position else None
 
 
+_hidden_codes: dict[Any, Any] = {}
+# Python's warnings machinery skips frames whose file name contains both "importlib" and "_bootstrap" (that is
+# how importlib hides itself); giving our wrapper code such a name keeps every warning's location on the user's
+# line, both for fixed stack levels and for pandas' find_stack_level(). Tracebacks still show the frame.
+HIDDEN_FRAME_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_hooked_call_importlib_bootstrap.py")
+
+
+def hidden_from_warnings(fn: Any) -> Any:
+    """A copy of function `fn` whose frames warnings step over (behaviour otherwise identical)."""
+    if not isinstance(fn, types.FunctionType):
+        return fn
+    code = fn.__code__
+    hidden = _hidden_codes.get(code)
+    if hidden is None:
+        hidden = _hidden_codes[code] = code.replace(co_filename=HIDDEN_FRAME_FILE)
+    copy = types.FunctionType(hidden, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    copy.__dict__.update(fn.__dict__)
+    copy.__doc__, copy.__qualname__, copy.__module__ = fn.__doc__, fn.__qualname__, fn.__module__
+    copy.__annotations__ = fn.__annotations__
+    return copy
+
+
 def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
                  is_active: Callable[[], bool], method: bool = False) -> Callable[..., Any]:
     """Wrap `original` so that, outermost per thread and while tracking is active, `recorder` sees the call.
@@ -111,8 +136,16 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
         finally:
             guard.depth -= 1
 
+    wrapper.__code__ = _hidden_wrapper_code(wrapper.__code__)
     wrapper.__openlineage_pandas_original__ = original  # type: ignore[attr-defined]
     return wrapper
+
+
+def _hidden_wrapper_code(code: Any) -> Any:
+    hidden = _hidden_codes.get(code)
+    if hidden is None:
+        hidden = _hidden_codes[code] = code.replace(co_filename=HIDDEN_FRAME_FILE)
+    return hidden
 
 
 @dataclass(slots=True)

@@ -47,7 +47,9 @@ def _writer(owner_name: str, name: str, file_format: str) -> Any:
         target = call.target
         if target is None:  # e.g. df.to_csv() returning a string: no dataset
             return
-        record_write(f"{owner_name}.{name}", target, call.receiver, file_format)
+        # to_csv/to_excel/to_json/to_parquet write named index levels as columns unless index=False
+        writes_index = call.kwargs.get("index", True) is not False and name not in ("to_pickle", "to_feather")
+        record_write(f"{owner_name}.{name}", target, call.receiver, file_format, include_index=writes_index)
 
     return record
 

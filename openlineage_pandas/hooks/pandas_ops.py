@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import sys
-import types
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
@@ -21,6 +19,9 @@ from openlineage_pandas.hooks._patching import (
     _guard,
     _Patch,
     make_wrapper,
+)
+from openlineage_pandas.hooks._patching import (
+    hidden_from_warnings as _hidden_from_warnings,
 )
 from openlineage_pandas.provenance import rules_pandas as R
 from openlineage_pandas.provenance.functrace import FRAME, ROW, trace_columns
@@ -1936,32 +1937,6 @@ def _param_positions(func: Any, method: bool) -> dict[str, int]:
     if method and params and params[0].name not in ("self", "cls"):
         return {name: pos + 1 for name, pos in out.items()}  # a wrapped method whose signature hides self
     return out
-
-
-_hidden_codes: dict[Any, Any] = {}
-_HIDDEN_FRAME_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_hooked_call_importlib_bootstrap.py")
-
-
-def _hidden_from_warnings(fn: Any) -> Any:
-    """A copy of wrapper `fn` whose frames warnings do not count, so pandas' warnings name the user's line.
-
-    Without this, every pandas warning (merge dtypes, deprecations, ...) would point at our wrapper.
-    `warnings.warn(stacklevel=n)` skips frames whose code file name contains "importlib" and "_bootstrap" (how
-    importlib hides itself), both for pandas' fixed stack levels and for `find_stack_level()`, which stops at
-    the first frame outside pandas (the wrapper) and lets `warn` step over it. Only the code's file name changes;
-    behaviour is identical and tracebacks still show the frame."""
-    if not isinstance(fn, types.FunctionType):
-        return fn
-    code = fn.__code__
-    hidden = _hidden_codes.get(code)
-    if hidden is None:
-        hidden = _hidden_codes[code] = code.replace(co_filename=_HIDDEN_FRAME_FILE)
-    copy = types.FunctionType(hidden, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-    copy.__kwdefaults__ = fn.__kwdefaults__
-    copy.__dict__.update(fn.__dict__)
-    copy.__doc__, copy.__qualname__, copy.__module__ = fn.__doc__, fn.__qualname__, fn.__module__
-    copy.__annotations__ = fn.__annotations__
-    return copy
 
 
 class _HookedMethod:

@@ -185,3 +185,24 @@ def test_chunked_csv_reading_declares_the_input(tracking, tmp_path):
     tracking.disable()
     assert sum(len(c) for c in chunks) == 3
     assert str(path) in inputs_of(tracking.last())
+
+
+def test_named_index_levels_are_fields_of_written_and_read_files(tracking, tmp_path):
+    source = tmp_path / "sales.csv"
+    pd.DataFrame({"region": ["n", "s", "n"], "amount": [1.0, 2.0, 3.0]}).to_csv(source, index=False)
+    tracking.enable()
+    totals = pd.read_csv(source).groupby("region").sum()
+    totals.to_csv(tmp_path / "totals.csv")                      # writes `region` as a column
+    totals.to_csv(tmp_path / "no_index.csv", index=False)       # does not
+    by_region = pd.read_csv(tmp_path / "totals.csv", index_col="region")
+    by_region.to_parquet(tmp_path / "again.parquet")
+    tracking.disable()
+    final = tracking.last()
+    outs = outputs_of(final)
+    assert schema_names(outs[str(tmp_path / "totals.csv")]) == ["region", "amount"]
+    assert schema_names(outs[str(tmp_path / "no_index.csv")]) == ["amount"]
+    assert ("region", str(source), "region", "DIRECT", "IDENTITY") in lineage_edges(outs[str(tmp_path / "totals.csv")])
+    assert schema_names(inputs_of(final)[str(tmp_path / "totals.csv")]) == ["region", "amount"]
+    again = outs[str(tmp_path / "again.parquet")]
+    assert ("region", str(tmp_path / "totals.csv"), "region", "DIRECT", "IDENTITY") in lineage_edges(again)
+    tracking.check()
