@@ -7,6 +7,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from openlineage_pandas.api import disable, enable, is_enabled, job  # noqa: E402
+from openlineage_pandas.api import disable, enable, is_enabled, job
 
 __all__ = ["__version__", "disable", "enable", "is_enabled", "job"]
