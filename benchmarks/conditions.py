@@ -146,6 +146,9 @@ def build_conditions(names: list[str], cache: Path, install_autolineage: bool = 
         if name == "untracked":
             cond = Condition(name, "untracked pandas", sys.executable, [REPO_ROOT])
             cond.packages = project_versions()
+        elif name == "control":
+            cond = Condition(name, "untracked pandas again (A/A noise control)", sys.executable, [REPO_ROOT])
+            cond.packages = project_versions()
         elif name == "openlineage-pandas":
             cond = Condition(name, "openlineage-pandas (enable())", sys.executable, [REPO_ROOT])
             _probe(cond, cache)

@@ -40,7 +40,6 @@ def clean_env(extra: dict[str, str] | None = None, pythonpath: Sequence[Path] = 
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OPENLINEAGE", "AUTOLINEAGE", "PYTHONPATH", "PYTHONSTARTUP", "VIRTUAL_ENV"))}
     env["PYTHONHASHSEED"] = "0"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
     env.update(extra or {})

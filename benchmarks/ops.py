@@ -5,6 +5,7 @@ Imported by the measured worker under every condition's interpreter, so it needs
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,8 @@ def write_wide(cache: Path, rows: int, columns: int) -> dict[str, Path]:
 
 
 def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
+    """Write via a per-process temporary name, so concurrent harness runs never see half a file."""
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     frame.to_parquet(tmp, index=False)
     tmp.replace(path)
 

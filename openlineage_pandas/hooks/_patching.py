@@ -136,7 +136,7 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
         finally:
             guard.depth -= 1
 
-    wrapper.__code__ = _hidden_wrapper_code(wrapper.__code__)
+    wrapper.__code__ = _hidden_wrapper_code(wrapper.__code__)  # type: ignore[attr-defined]
     wrapper.__openlineage_pandas_original__ = original  # type: ignore[attr-defined]
     return wrapper
 

@@ -111,24 +111,6 @@ def aligned_lineage(obj: Any, lin: FrameLineage | None = None) -> FrameLineage |
     return lin
 
 
-def index_columns(obj: Any) -> tuple[list[tuple[Hashable, Any]], dict[Hashable, R.Origins]]:
-    """The named index levels of a frame or Series, as (label, dtype) pairs, with each level's lineage.
-
-    For writers that also write the index (`to_csv()` by default, `to_parquet` with a named index): a
-    `groupby(...).sum()` written that way has its keys as columns in the file, and their lineage is here."""
-    if _DF is None or not isinstance(obj, _FRAMES):
-        return [], {}
-    index = obj.index
-    names = list(index.names)
-    if all(name is None for name in names):
-        return [], {}
-    dtypes = list(index.dtypes) if len(names) > 1 else [index.dtype]
-    columns = [(name, dtype) for name, dtype in zip(names, dtypes, strict=False) if name is not None]
-    lin = _get(obj)
-    origins = {name: dict(lin.index.get(name, R.EMPTY)) for name, _ in columns} if lin is not None else {}
-    return columns, origins
-
-
 def _any_lineage(value: Any) -> FrameLineage | None:
     """Lineage of any argument (frames, Series, arrays, Categoricals); scalars short-circuit."""
     if isinstance(value, _SCALARS):
@@ -2311,5 +2293,5 @@ def _bind_pandas(pd: Any, np: Any) -> None:
     _GROUPER = pd.Grouper
 
 
-__all__ = ["FRAME_RULES", "SERIES_RULES", "PandasOpsInstrumentor", "aligned_lineage", "index_columns",
+__all__ = ["FRAME_RULES", "SERIES_RULES", "PandasOpsInstrumentor", "aligned_lineage",
            "lineage_for"]

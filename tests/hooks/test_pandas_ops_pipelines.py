@@ -363,15 +363,17 @@ def test_warnings_are_the_same_as_untracked_and_name_the_users_line(tracking, tm
 
 
 def test_index_levels_written_by_a_writer_are_described_with_their_lineage(tracking, tmp_path):
-    from openlineage_pandas.hooks.pandas_ops import index_columns
+    from support import lineage_edges, outputs_of, schema_names
 
     orders_path, _ = inputs(tmp_path)
     tracking.enable()
     totals = pd.read_csv(orders_path).groupby(["store", "cat"])[["qty"]].sum()
-    plain = pd.read_csv(orders_path)
+    totals.to_csv(tmp_path / "totals.csv")
     tracking.disable()
-    columns, origins = index_columns(totals)
-    assert [name for name, _ in columns] == ["store", "cat"]
-    assert {src.field for src in origins["store"]} == {"store"}
-    assert {t.subtype for ts in origins["cat"].values() for t in ts} == {"IDENTITY", "GROUP_BY"}
-    assert index_columns(plain) == ([], {})
+    out = outputs_of(tracking.last())[str(tmp_path / "totals.csv")]
+    assert schema_names(out) == ["store", "cat", "qty"]
+    edges = lineage_edges(out)
+    assert {(field, subtype) for o, _, field, _, subtype in edges if o == "cat"} >= {("cat", "IDENTITY"),
+                                                                                    ("cat", "GROUP_BY")}
+    assert {field for o, _, field, _, _ in edges if o == "store"} >= {"store"}
+    tracking.check()
