@@ -6,6 +6,7 @@ Tracking is enabled for the whole session into a temporary store; internal failu
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from typing import Any
 
@@ -19,7 +20,9 @@ def pytest_addoption(parser: Any) -> None:
 def pytest_configure(config: Any) -> None:
     if not config.getoption("--openlineage-pandas"):
         return
-    os.environ.setdefault("OPENLINEAGE_PANDAS_DIR", tempfile.mkdtemp(prefix="openlineage-pandas-suite-"))
+    if "OPENLINEAGE_PANDAS_DIR" not in os.environ:
+        config._openlineage_pandas_store = tempfile.mkdtemp(prefix="openlineage-pandas-suite-")
+        os.environ["OPENLINEAGE_PANDAS_DIR"] = config._openlineage_pandas_store
     import openlineage_pandas
 
     openlineage_pandas.enable(job_name="pytest-session")
@@ -33,6 +36,9 @@ def pytest_unconfigure(config: Any) -> None:
     from openlineage_pandas.safety import warned_components
 
     openlineage_pandas.disable()
+    store = getattr(config, "_openlineage_pandas_store", None)
+    if store:  # ours, made for this session only
+        shutil.rmtree(store, ignore_errors=True)
     failed = sorted(warned_components())
     if failed:
         print(f"\nopenlineage-pandas: internal failures were contained in: {', '.join(failed)}")
