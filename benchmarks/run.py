@@ -73,8 +73,8 @@ def full_plan() -> Plan:
         mode="full",
         sizes=[
             SizePlan(1_000, trials=7, min_batch=0.015, repeat=5, control=True),
-            SizePlan(10_000, trials=4, min_batch=0.02, repeat=5),
-            SizePlan(100_000, trials=4, min_batch=0.03, repeat=3),
+            SizePlan(10_000, trials=4, min_batch=0.02, repeat=5, control=True),
+            SizePlan(100_000, trials=4, min_batch=0.03, repeat=3, control=True),
             SizePlan(1_000_000, trials=6, min_batch=0.05, repeat=3, control=True),
         ],
         import_trials=7,
