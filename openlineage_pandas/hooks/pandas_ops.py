@@ -1437,6 +1437,15 @@ def _group_value_counts(spec: R.GroupSpec, call: HookedCall, result: Any, series
 
 
 # ---------------------------------------------------------------------------------------------- windows
+def _receiver_lineage(call: HookedCall) -> tuple[Any, FrameLineage | None]:
+    """The receiver and its lineage, a Series' reduced to its one column."""
+    receiver = call.args[0]
+    lin = lineage_for(receiver)
+    if lin is not None and isinstance(receiver, _S):
+        lin = _series_lineage(lin, receiver.name)
+    return receiver, lin
+
+
 def _window_order(lin: FrameLineage, on: Any) -> tuple[R.Origins, tuple[Hashable, ...]]:
     if on is not None and _hashable(on) and on in lin.columns:
         return lin.columns[on], (on,)
@@ -1444,12 +1453,9 @@ def _window_order(lin: FrameLineage, on: Any) -> tuple[R.Origins, tuple[Hashable
 
 
 def _rec_window(call: HookedCall, result: Any) -> None:
-    receiver = call.args[0]
-    lin = lineage_for(receiver)
+    _, lin = _receiver_lineage(call)
     if lin is None:
         return
-    if isinstance(receiver, _S):
-        lin = _series_lineage(lin, receiver.name)
     kind = call.name.rsplit(".", 1)[-1]
     on = _arg(call, "on") if kind == "rolling" else None
     order, excluded = _window_order(lin, on)
@@ -1461,12 +1467,9 @@ def _rec_window(call: HookedCall, result: Any) -> None:
 
 
 def _rec_resample(call: HookedCall, result: Any) -> None:
-    receiver = call.args[0]
-    lin = lineage_for(receiver)
+    receiver, lin = _receiver_lineage(call)
     if lin is None:
         return
-    if isinstance(receiver, _S):
-        lin = _series_lineage(lin, receiver.name)
     on = _arg(call, "on")
     level = _arg(call, "level")
     if on is not None and _hashable(on) and on in lin.columns:
