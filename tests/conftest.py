@@ -82,3 +82,6 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tracki
         yield handle
     finally:
         _reset_tracking_state()
+    # every event any test emits must be valid OpenLineage and clean against Marquez's contract
+    if handle.events_path.exists() and handle.events_path.stat().st_size:
+        handle.check()

@@ -55,7 +55,10 @@ def check_events(events: list[dict[str, Any]]) -> None:
         assert not errors, f"event {i} ({event.get('eventType')}) is invalid: {errors}"
     contract = _tool(CONTRACT)
     for i, problems in enumerate(contract.check_stream(events)):
-        bad = [str(p) for p in problems if p.level in (contract.REJECT, contract.DROP)]
+        # A new run's START cannot know its datasets yet; when the same job already ran in this stream,
+        # Marquez hides that job's edges until the new run's terminal event (documented in docs/backends.md).
+        bad = [str(p) for p in problems if p.level in (contract.REJECT, contract.DROP)
+               and not (p.code == "io.empty_hides_edges" and events[i].get("eventType") == "START")]
         assert not bad, f"event {i} ({events[i].get('eventType')}): Marquez would reject or drop: {bad}"
 
 
