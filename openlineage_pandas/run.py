@@ -90,6 +90,10 @@ class OperationLog:
     def truncated(self) -> bool:
         return self.total > len(self.entries)
 
+    @property
+    def full(self) -> bool:
+        return len(self.entries) >= self.max_entries
+
 
 @dataclass(frozen=True, slots=True)
 class RunSnapshot:
@@ -154,6 +158,15 @@ class Run:
     def record_operation(self, entry: OperationEntry) -> None:
         with self._lock:
             self.oplog.add(entry)
+
+    def count_operation(self) -> bool:
+        """Count an operation without its entry when the bounded log is full (hooks then skip building one).
+        Returns False when the entry is still wanted."""
+        with self._lock:
+            if not self.oplog.full:
+                return False
+            self.oplog.total += 1
+            return True
 
     def _declare_sources_of(self, record: DatasetRecord) -> None:
         """Column lineage may point at datasets read in another run (e.g. outside a `job()` scope); declare

@@ -166,3 +166,18 @@ def test_no_bookkeeping_in_attrs(tracking, tmp_path):
     tracking.disable()
     assert frame.attrs == {}
     assert pd.read_parquet(tmp_path / "out.parquet").attrs == {}
+
+
+def test_operations_past_the_bound_are_counted_without_entries(tracking, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENLINEAGE_PANDAS_OPLOG_MAX_ENTRIES", "2")
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"a": [1, 2, None]}).to_csv(src, index=False)
+    tracking.enable()
+    frame = pd.read_csv(src)
+    for _ in range(5):
+        frame = frame.dropna()
+    frame.to_csv(tmp_path / "out.csv", index=False)
+    tracking.disable()
+    log = tracking.last()["run"]["facets"]["pandas_operationLog"]
+    assert [op["operation"] for op in log["operations"]] == ["pandas.read_csv", "DataFrame.dropna"]
+    assert log["totalOperations"] == 7 and log["truncated"] is True

@@ -10,7 +10,8 @@ import sys
 import time
 from typing import TextIO
 
-from openlineage_pandas.config import ConfigError, Settings
+from openlineage_pandas.cli import settings_or_none
+from openlineage_pandas.config import Settings
 from openlineage_pandas.delivery.replay import ReplayReport, replay
 
 
@@ -61,10 +62,8 @@ def _print_plan(report: ReplayReport, out: TextIO) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"openlineage-pandas replay: {exc}", file=sys.stderr)
+    settings = settings_or_none("replay")
+    if settings is None:
         return 2
     if args.dry_run:
         report = replay(settings, dry_run=True)

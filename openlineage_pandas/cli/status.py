@@ -10,7 +10,8 @@ import json
 import sys
 from typing import Any
 
-from openlineage_pandas.config import ConfigError, Settings
+from openlineage_pandas.cli import settings_or_none
+from openlineage_pandas.config import Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,10 +92,8 @@ def _print(info: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"openlineage-pandas status: {exc}", file=sys.stderr)
+    settings = settings_or_none("status")
+    if settings is None:
         return 2
     info = collect(settings)
     if args.json:

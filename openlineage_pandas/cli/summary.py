@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from openlineage_pandas.config import Settings
+from openlineage_pandas.cli import settings_or_none
 from openlineage_pandas.queries.store import child_runs, find_run, load_runs
 from openlineage_pandas.queries.summary import render_summary
 
@@ -23,7 +23,10 @@ def register(sub: Any) -> None:
 
 
 def summary_command(args: argparse.Namespace) -> int:
-    path = args.events or Settings.from_env().events_path
+    settings = None if args.events else settings_or_none("summary")
+    if settings is None and not args.events:
+        return 2
+    path = args.events or settings.events_path  # type: ignore[union-attr]
     runs = load_runs(path)
     if not runs:
         print(f"No events in {path}. Run a script with `openlineage-pandas run script.py` first.",

@@ -241,7 +241,7 @@ def _log(name: str, before: Any, after: Any, lin_before: FrameLineage | None, li
          approximated: bool = False) -> None:
     """One operation-log entry (O(columns)): shapes, rows removed, columns added/removed, approximation."""
     run = current_run()
-    if run is None:
+    if run is None or run.count_operation():  # past the log's bound only the count is kept
         return
     shape_before = _dims(before, lin_before)
     shape_after = _dims(after, lin_after)
@@ -1019,12 +1019,17 @@ def _r_unstack(call: HookedCall, lin: FrameLineage, receiver: Any, out: Any) -> 
     return R.unstack(lin, _labels(out), level if _hashable(level) else -1, isinstance(receiver, _S))
 
 
+def _frame_argument(call: HookedCall, receiver: Any, name: str, lin: FrameLineage | None
+                    ) -> tuple[Any, FrameLineage | None]:
+    """The frame a method (`df.melt`) or module function (`pd.melt(frame=...)`) works on, and its lineage."""
+    frame = receiver if isinstance(receiver, _DF) else _arg(call, name)
+    return frame, lin if lin is not None else lineage_for(frame)
+
+
 def _r_melt(call: HookedCall, lin: FrameLineage | None, receiver: Any, out: Any) -> FrameLineage | None:
-    frame = receiver if isinstance(receiver, _DF) else _arg(call, "frame")
+    _, lin = _frame_argument(call, receiver, "frame", lin)
     if lin is None:
-        lin = lineage_for(frame)
-        if lin is None:
-            return None
+        return None
     id_vars = _as_list(_arg(call, "id_vars"))
     value_vars = _as_list(_arg(call, "value_vars")) or [c for c in lin.columns if c not in set(id_vars)]
     value_name = _arg(call, "value_name", "value")
@@ -1036,11 +1041,9 @@ def _r_melt(call: HookedCall, lin: FrameLineage | None, receiver: Any, out: Any)
 
 
 def _r_pivot(call: HookedCall, lin: FrameLineage | None, receiver: Any, out: Any) -> FrameLineage | None:
-    frame = receiver if isinstance(receiver, _DF) else _arg(call, "data")
+    frame, lin = _frame_argument(call, receiver, "data", lin)
     if lin is None:
-        lin = lineage_for(frame)
-        if lin is None:
-            return None
+        return None
     table = call.name.endswith("pivot_table")
     index = _arg(call, "index")
     columns = _arg(call, "columns")

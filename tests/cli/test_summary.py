@@ -49,3 +49,11 @@ def test_summary_without_events_explains(tmp_path):
     result = _run(["summary"], tmp_path)
     assert result.returncode == 1 and "No events" in result.stderr
     assert _run(["summary", "ffff"], tmp_path).returncode == 1
+
+
+def test_summary_with_a_bad_setting_names_it_instead_of_a_traceback(tmp_path):
+    env = clean_env({"OPENLINEAGE_PANDAS_DIR": "  "})
+    result = subprocess.run([str(BIN), "summary"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "OPENLINEAGE_PANDAS_DIR" in result.stderr and "Traceback" not in result.stderr
