@@ -57,6 +57,10 @@ def enable(job_name: str | None = None, script_path: str | None = None) -> bool:
         from openlineage_pandas.hooks import instrument_all
 
         _enabled = True
+        # Events are built on a worker thread whose first import (openlineage-python, fsspec) can still be
+        # running at exit, after `threading` has shut down, when concurrent.futures can no longer be imported.
+        import concurrent.futures.thread  # noqa: F401
+
         instrument_all(_is_active, column_lineage=settings.column_lineage)
         _install_exit_hooks()
         runs.start_process_run(settings, job_name=job_name, script_path=script_path or _main_script())
@@ -90,9 +94,11 @@ def disable() -> None:
 
 def _flush() -> None:
     from openlineage_pandas.delivery import get_emitter
+    from openlineage_pandas.events.pipeline import pipeline
     from openlineage_pandas.safety import guarded_call
 
     emitter = get_emitter()
+    guarded_call("event building", pipeline.drain, _build_timeout())
     guarded_call("emission", emitter.flush, emitter.settings.flush_timeout)
 
 
@@ -131,12 +137,27 @@ def _at_exit() -> None:
     try:
         runs.end_process_run()
     finally:
+        from openlineage_pandas.events.pipeline import pipeline
+        from openlineage_pandas.safety import guarded_call
+
+        guarded_call("event building", pipeline.drain, _build_timeout())
         from openlineage_pandas.delivery.emitter import _emitter
 
         if _emitter is not None:
             from openlineage_pandas.safety import guarded_call
 
             guarded_call("emission", _emitter.shutdown, _emitter.settings.flush_timeout)
+
+
+def _build_timeout() -> float:
+    """How long exit waits for queued events to be built: local work (no network), so never less than 10 s,
+    whatever the network flush deadline."""
+    from openlineage_pandas.config import ConfigError, Settings
+
+    try:
+        return max(float(Settings.from_env().flush_timeout), 10.0)
+    except ConfigError:
+        return 10.0
 
 
 def _after_fork_in_child() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import importlib.util
+import itertools
 import os
 import threading
 import traceback
@@ -20,7 +21,10 @@ from typing import Any
 
 from openlineage_pandas.config import Settings, job_namespace
 from openlineage_pandas.naming import DatasetRef, safe_namespace
+from openlineage_pandas.provenance.deferred import force
 from openlineage_pandas.provenance.model import FrameLineage, field_name
+
+MAX_LOGGED_COLUMNS = 50  # per operation-log entry, for columns added and removed
 
 NEW, RUNNING, COMPLETE, FAIL, ABORT = "NEW", "RUNNING", "COMPLETE", "FAIL", "ABORT"
 
@@ -55,8 +59,28 @@ class OperationEntry:
     columns_added: list[str]
     columns_removed: list[str]
     approximated: bool = False
+    # (lineage before, lineage after), either possibly a Deferred thunk: the columns added/removed and the
+    # approximation flag are then worked out when the event is built, not on the operation's hot path.
+    lineage_change: tuple[Any, Any] | None = None
+
+    def _settle(self) -> None:
+        if self.lineage_change is None:
+            return
+        before, after = (force(lin) for lin in self.lineage_change)
+        self.lineage_change = None
+        if after is None:
+            return
+        old = before.columns if before is not None else {}
+        new = after.columns
+        if new is not old and new.keys() != old.keys():
+            self.columns_added = [field_name(label) for label in new if label not in old][:MAX_LOGGED_COLUMNS]
+            self.columns_removed = [field_name(label) for label in old if label not in new][:MAX_LOGGED_COLUMNS]
+        if not self.approximated and after.notes:
+            previous = before.notes if before is not None else ()
+            self.approximated = after.notes is not previous and any(n not in previous for n in after.notes)
 
     def to_dict(self, index: int) -> dict[str, Any]:
+        self._settle()
         entry: dict[str, Any] = {"index": index, "operation": self.operation}
         if self.shape_before is not None:
             entry["shapeBefore"] = list(self.shape_before)
@@ -74,21 +98,33 @@ class OperationEntry:
 
 
 class OperationLog:
-    """Bounded list of operations; the total count survives truncation (the first N entries are kept)."""
+    """Bounded list of operations; the total count survives truncation (the first N entries are kept).
+
+    Past the bound, operations are only counted, without a lock: `itertools.count` advances atomically, and
+    reading it (under the run's lock) takes one value too, which `total` subtracts."""
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
         self.entries: list[OperationEntry] = []
-        self.total = 0
+        self._added = 0
+        self._skips = itertools.count()
+        self._reads = 0
 
     def add(self, entry: OperationEntry) -> None:
-        self.total += 1
+        self._added += 1
         if len(self.entries) < self.max_entries:
             self.entries.append(entry)
 
+    def skip(self) -> None:
+        """Count one operation whose entry was not built (the log is full)."""
+        next(self._skips)
+
     @property
-    def truncated(self) -> bool:
-        return self.total > len(self.entries)
+    def total(self) -> int:
+        taken = next(self._skips)
+        skipped = taken - self._reads
+        self._reads += 1
+        return self._added + skipped
 
     @property
     def full(self) -> bool:
@@ -133,7 +169,6 @@ class Run:
         self.oplog = OperationLog(settings.oplog_max_entries)
         self.error: BaseException | None = None
         self._lock = threading.RLock()
-        self._pending_start: threading.Thread | None = None
 
     # ------------------------------------------------------------------ recording
     def record_input(self, record: DatasetRecord) -> None:
@@ -162,11 +197,11 @@ class Run:
     def count_operation(self) -> bool:
         """Count an operation without its entry when the bounded log is full (hooks then skip building one).
         Returns False when the entry is still wanted."""
-        with self._lock:
-            if not self.oplog.full:
-                return False
-            self.oplog.total += 1
-            return True
+        oplog = self.oplog
+        if not oplog.full:  # entries are only ever added, so a stale "not full" merely builds one entry more
+            return False
+        oplog.skip()
+        return True
 
     def _declare_sources_of(self, record: DatasetRecord) -> None:
         """Column lineage may point at datasets read in another run (e.g. outside a `job()` scope); declare
@@ -235,24 +270,14 @@ class Run:
                 total_operations=self.oplog.total, error_message=error, stack_trace=stack)
 
     def _emit(self, event_type: str) -> None:
-        """Snapshot now; build and send in order. START is built on a helper thread because the first event
-        imports openlineage-python's facets and transports (~0.3 s) and `enable()` must stay cheap; every later
-        event waits for it, so the order of events never changes."""
+        """Snapshot now (under the run's lock, O(datasets x columns)); the event is built and sent in order by the
+        event pipeline's worker, off this thread."""
+        from openlineage_pandas.events.pipeline import pipeline
         from openlineage_pandas.safety import guarded_call
 
         snapshot = guarded_call("event building", self.snapshot, event_type)
-        if snapshot is None:
-            return
-        if event_type == "START" and self._pending_start is None:
-            thread = threading.Thread(target=_build_and_send, args=(snapshot,), daemon=True,
-                                      name="openlineage-pandas-start")
-            self._pending_start = thread
-            thread.start()
-            return
-        pending = self._pending_start
-        if pending is not None and pending.is_alive() and pending is not threading.current_thread():
-            pending.join()
-        _build_and_send(snapshot)
+        if snapshot is not None:
+            pipeline.submit(snapshot)
 
     @property
     def root(self) -> Run:
@@ -285,16 +310,6 @@ def _uuid_helper() -> ModuleType:
     from openlineage.client import uuid as ol_uuid
 
     return ol_uuid
-
-
-def _build_and_send(snapshot: RunSnapshot) -> None:
-    from openlineage_pandas.delivery import get_emitter
-    from openlineage_pandas.events.builder import build_run_event
-    from openlineage_pandas.safety import guarded_call
-
-    event = guarded_call("event building", build_run_event, snapshot)
-    if event is not None:
-        get_emitter().emit(event)
 
 
 # ---------------------------------------------------------------------------------------------- catalog

@@ -24,6 +24,7 @@ from openlineage_pandas.hooks._patching import (
     hidden_from_warnings as _hidden_from_warnings,
 )
 from openlineage_pandas.provenance import rules_pandas as R
+from openlineage_pandas.provenance.deferred import Deferred, defer
 from openlineage_pandas.provenance.functrace import FRAME, ROW, trace_columns
 from openlineage_pandas.provenance.model import (
     AGGREGATION,
@@ -42,6 +43,7 @@ from openlineage_pandas.provenance.registry import WeakSideTable, lineage_table
 from openlineage_pandas.run import OperationEntry, current_run
 
 Rule = Callable[[HookedCall, FrameLineage, Any, Any], "FrameLineage | None"]
+Lineage = FrameLineage | Deferred  # what the side table holds: lineage, or a thunk that computes it on first use
 
 # Filled by `_bind_pandas()` when pandas is imported (this module never imports pandas itself).
 _DF: Any = None
@@ -49,9 +51,11 @@ _S: Any = None
 _NDARRAY: Any = None
 _FRAMES: tuple[type, ...] = ()
 _GROUPER: Any = None
+_DTYPES: tuple[type, ...] | None = None  # numpy and pandas dtype classes: plain arguments of astype
 _SERIES_GROUPBY: Any = None
 
 _get = lineage_table.get
+_peek = lineage_table.peek
 # GroupBy/Resampler -> GroupSpec, Rolling/Expanding/EWM -> WindowSpec, CategoricalAccessor -> its Series' lineage.
 _groups: WeakSideTable[R.GroupSpec] = WeakSideTable()
 _windows: WeakSideTable[R.WindowSpec] = WeakSideTable()
@@ -61,7 +65,6 @@ _per_label: WeakSideTable[dict[Hashable, Any]] = WeakSideTable()
 # label -> {parameter name: position in call.args}, computed once at patch time (never inspect per call).
 _PARAMS: dict[str, dict[str, int]] = {}
 _SCALARS = (int, float, str, bool, bytes, complex, type(None))
-_MAX_LOGGED = 50
 
 
 # ---------------------------------------------------------------------------------------------- lineage access
@@ -74,6 +77,16 @@ def lineage_for(obj: Any) -> FrameLineage | None:
         cols = obj.columns
         if lin.token is not cols:
             lin = _realign(obj, lin, cols)
+    return lin
+
+
+def _lineage_raw(obj: Any) -> Lineage | None:
+    """Like `lineage_for`, but a thunk stays a thunk (for rules that only hand their input on to a new one)."""
+    lin = _peek(obj)
+    if lin is None or type(lin) is not Deferred:
+        return lineage_for(obj) if lin is not None else None
+    if isinstance(obj, _DF) and lin.token is not obj.columns:
+        return lineage_for(obj)
     return lin
 
 
@@ -120,7 +133,7 @@ def _any_lineage(value: Any) -> FrameLineage | None:
     return _get(value)
 
 
-def _store(obj: Any, lin: FrameLineage) -> None:
+def _store(obj: Any, lin: Lineage) -> None:
     if isinstance(obj, _DF):
         lin.token = obj.columns
     lineage_table.set(obj, lin)
@@ -134,11 +147,27 @@ _LABEL_CACHE_MAX = 512
 
 
 def _labels(obj: Any) -> list[Hashable]:
-    if isinstance(obj, _DF):
+    if isinstance(obj, (_DF, _FrameShape)):
         return _column_labels(obj.columns)
     if isinstance(obj, _S):
         return [obj.name]
     return []
+
+
+class _FrameShape:
+    """A DataFrame as a deferred rule sees it: its column axis only (an immutable Index, O(columns) memory).
+
+    Deferred rules run after the frame may be gone, so they receive this instead of the frame; `_labels` and
+    `_is_frame` accept it like a DataFrame."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self, columns: Any) -> None:
+        self.columns = columns
+
+
+def _is_frame(obj: Any) -> bool:
+    return isinstance(obj, (_DF, _FrameShape))
 
 
 def _column_labels(cols: Any) -> list[Hashable]:
@@ -225,51 +254,58 @@ def _is_all(key: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- operation log
-def _dims(obj: Any, lin: FrameLineage | None) -> tuple[int, int] | None:
-    """(rows, columns) without DataFrame.shape (slow with Arrow-backed column labels): the lineage already
-    holds one entry per column."""
+def _dims(obj: Any) -> tuple[int, int] | None:
+    """(rows, columns) without DataFrame.shape (slow with Arrow-backed column labels)."""
     if obj is None:
         return None
     if isinstance(obj, _DF):
-        return (len(obj.index), len(lin.columns) if lin is not None else len(obj.columns))
+        return (len(obj.index), len(obj.columns))
     if isinstance(obj, _S):
         return (len(obj.index), 1)
     return None
 
 
-def _log(name: str, before: Any, after: Any, lin_before: FrameLineage | None, lin_after: FrameLineage,
+def _log(name: str, before: Any, after: Any, lin_before: Lineage | None, lin_after: Lineage,
          approximated: bool = False) -> None:
-    """One operation-log entry (O(columns)): shapes, rows removed, columns added/removed, approximation."""
+    """One operation-log entry: shapes and rows removed now (O(1)); the columns added/removed come from the two
+    lineages when the event is built, so a deferred lineage stays deferred."""
     run = current_run()
     if run is None or run.count_operation():  # past the log's bound only the count is kept
         return
-    shape_before = _dims(before, lin_before)
-    shape_after = _dims(after, lin_after)
+    shape_before = _dims(before)
+    shape_after = _dims(after)
     removed_rows = None
     if shape_before is not None and shape_after is not None:
         removed_rows = max(shape_before[0] - shape_after[0], 0)
-    old = lin_before.columns if lin_before is not None else {}
-    new = lin_after.columns
-    if new is old or new.keys() == old.keys():
-        added, dropped = [], []
-    else:
-        added = [field_name(label) for label in new if label not in old][:_MAX_LOGGED]
-        dropped = [field_name(label) for label in old if label not in new][:_MAX_LOGGED]
-    if not approximated and lin_after.notes:
-        previous = lin_before.notes if lin_before is not None else ()
-        approximated = lin_after.notes is not previous and any(n not in previous for n in lin_after.notes)
-    run.record_operation(OperationEntry(name, shape_before, shape_after, removed_rows, added, dropped, approximated))
+    run.record_operation(OperationEntry(name, shape_before, shape_after, removed_rows, [], [], approximated,
+                                        lineage_change=(lin_before, lin_after)))
 
 
 # ---------------------------------------------------------------------------------------------- templates
 def _op(rule: Rule, *, log: bool = True, receiver_optional: bool = False,
-        always_inplace: bool = False) -> Callable[[HookedCall, Any], None]:
-    """A recorder for a method whose result (or, with inplace=True, the receiver) is a frame or Series."""
+        always_inplace: bool = False, deferrable: bool = False) -> Callable[[HookedCall, Any], None]:
+    """A recorder for a method whose result (or, with inplace=True, the receiver) is a frame or Series.
+
+    `deferrable` rules read nothing of the frames but their column labels (`_labels`, `_is_frame`) and plain
+    arguments: frame-to-frame calls with plain arguments then store a thunk instead of running the rule."""
 
     def record(call: HookedCall, result: Any) -> None:
         receiver = call.args[0]
         # pandas 3 returns `self` from some in-place methods (fillna), None from others
         inplace = always_inplace or (call.kwargs.get("inplace") is True and (result is None or result is receiver))
+        if deferrable and not inplace and result is not receiver and isinstance(result, _DF) \
+                and isinstance(receiver, _DF):
+            plain = _plain_call(call)
+            if plain is not None:
+                raw = _lineage_raw(receiver)
+                if raw is None:
+                    return
+                new_lin = defer(call.name, _run_rule, rule, plain, raw, _FrameShape(receiver.columns),
+                                _FrameShape(result.columns), labels=result.columns)
+                _store(result, new_lin)
+                if log:
+                    _log(call.name, receiver, result, raw, new_lin)
+                return
         # in place, the receiver has already changed: use the lineage it had before, not a re-aligned one
         lin = _get(receiver) if inplace else lineage_for(receiver)
         if lin is None and not receiver_optional:
@@ -287,6 +323,58 @@ def _op(rule: Rule, *, log: bool = True, receiver_optional: bool = False,
             _log(call.name, None if inplace else receiver, out, lin, new)
 
     return record
+
+
+def _run_rule(rule: Rule, call: HookedCall, lin: FrameLineage, receiver: Any, out: Any) -> FrameLineage:
+    new = rule(call, lin, receiver, out)
+    return new if new is not None else R.keep(lin, _labels(out))
+
+
+_PLAIN_TYPES = (str, int, float, bool, type(None), bytes, type)
+_PLAIN_MAX = 256
+
+
+def _plain(value: Any) -> Any:
+    """`value` as an independent plain copy (labels, dtypes, small containers of them), or _MISSING when it
+    holds anything else (frames, arrays, callables): only plain calls are deferred."""
+    if isinstance(value, _PLAIN_TYPES):
+        return value
+    if isinstance(value, (list, tuple)):
+        if len(value) > _PLAIN_MAX or not all(isinstance(v, _PLAIN_TYPES) or _is_dtype(v) for v in value):
+            return _MISSING
+        return list(value) if isinstance(value, list) else value
+    if isinstance(value, dict):
+        if len(value) > _PLAIN_MAX or not all(isinstance(k, _PLAIN_TYPES) and (
+                isinstance(v, _PLAIN_TYPES) or _is_dtype(v)) for k, v in value.items()):
+            return _MISSING
+        return dict(value)
+    if _is_dtype(value):
+        return value
+    return _MISSING
+
+
+def _is_dtype(value: Any) -> bool:
+    return _DTYPES is not None and isinstance(value, _DTYPES)
+
+
+def _plain_call(call: HookedCall) -> HookedCall | None:
+    """A copy of `call` without the receiver's rows, when every other argument is plain; else None."""
+    args = call.args
+    copied: list[Any] = [None]
+    for value in args[1:]:
+        value = _plain(value)
+        if value is _MISSING:
+            return None
+        copied.append(value)
+    kwargs = call.kwargs
+    if kwargs:
+        kwargs = {}
+        for key, value in call.kwargs.items():
+            value = _plain(value)
+            if value is _MISSING:
+                return None
+            kwargs[key] = value
+    return HookedCall(call.name, tuple(copied), kwargs, call.target_position, call.original)
 
 
 def _keep(call: HookedCall, lin: FrameLineage, receiver: Any, out: Any) -> FrameLineage:
@@ -334,6 +422,8 @@ def _mask_lineage(key: Any, frame: Any, lin: FrameLineage | None) -> tuple[R.Ori
 
 def _rec_frame_getitem(call: HookedCall, result: Any) -> None:
     frame, key = call.args[0], call.args[1]
+    if _defer_frame_getitem(frame, key, result):
+        return
     lin = lineage_for(frame)
     key_tracked = not isinstance(key, _SCALARS) and (_get(key) is not None or callable(key))
     if lin is None and not key_tracked:
@@ -369,6 +459,47 @@ def _rec_frame_getitem(call: HookedCall, result: Any) -> None:
         name = "DataFrame[columns]"
     _store(result, new)
     _log(name, frame, result, lin, new)
+
+
+def _defer_frame_getitem(frame: Any, key: Any, result: Any) -> bool:
+    """The common selections of a tracked frame, as thunks: one column, a list of columns, a slice of rows, a
+    tracked boolean Series mask. False leaves the call to the eager path."""
+    if not isinstance(frame, _DF):
+        return False
+    lin = _lineage_raw(frame)
+    if lin is None:
+        return False
+    if type(result) is _S or isinstance(result, _S):
+        if not isinstance(key, _SCALARS) or not _hashable(key):
+            return False
+        _store(result, defer("DataFrame[column]", R.column, lin, key, result.name, labels=(result.name,)))
+        return True
+    if not isinstance(result, _DF):
+        return False
+    cols = result.columns
+    if isinstance(key, list) and all(isinstance(k, _SCALARS) for k in key):
+        new, name = defer("DataFrame[columns]", _keep_columns, lin, cols, labels=cols), "DataFrame[columns]"
+    elif isinstance(key, slice):
+        new, name = defer("DataFrame[rows]", _keep_columns, lin, cols, labels=cols), "DataFrame[rows]"
+    elif isinstance(key, _S) and key.dtype == bool:
+        key_lin = _lineage_raw(key)
+        if key_lin is None:
+            return False
+        new = defer("DataFrame[mask]", _filter_by_mask, lin, cols, key_lin, labels=cols)
+        name = "DataFrame[mask]"
+    else:
+        return False
+    _store(result, new)
+    _log(name, frame, result, lin, new)
+    return True
+
+
+def _keep_columns(lin: FrameLineage, cols: Any) -> FrameLineage:
+    return R.keep(lin, _column_labels(cols))
+
+
+def _filter_by_mask(lin: FrameLineage, cols: Any, mask: FrameLineage) -> FrameLineage:
+    return R.filter_rows(lin, _column_labels(cols), R.values_of(mask), "boolean mask", mask.dataset)
 
 
 def _rec_series_getitem(call: HookedCall, result: Any) -> None:
@@ -536,7 +667,7 @@ def _r_fillna(call: HookedCall, lin: FrameLineage, receiver: Any, out: Any) -> F
             fill_lin = _any_lineage(fill)
             if fill_lin is not None:
                 extra[label] = R.chain(R.values_of(fill_lin), R.TRANSFORM)
-        only = list(value) if isinstance(receiver, _DF) else None
+        only = list(value) if _is_frame(receiver) else None
         return R.keep(lin, labels, step=R.TRANSFORM, only=only, extra=extra)
     fill_lin = _any_lineage(value)
     if fill_lin is None:
@@ -613,7 +744,7 @@ def _r_isin(call: HookedCall, lin: FrameLineage, receiver: Any, out: Any) -> Fra
 
 def _r_astype(call: HookedCall, lin: FrameLineage, receiver: Any, out: Any) -> FrameLineage:
     dtype = _arg(call, "dtype")
-    only = list(dtype) if isinstance(dtype, Mapping) and isinstance(receiver, _DF) else None
+    only = list(dtype) if isinstance(dtype, Mapping) and _is_frame(receiver) else None
     return R.keep(lin, _labels(out), step=R.CAST, only=only)
 
 
@@ -1541,6 +1672,8 @@ def _rec_binary(call: HookedCall, result: Any) -> None:
         return
     left = call.args[0]
     right = call.args[1] if len(call.args) > 1 else call.kwargs.get("other")
+    if isinstance(result, _S) and isinstance(left, _S) and _defer_series_binary(call.name, left, right, result):
+        return
     left_lin = lineage_for(left)
     right_lin = _any_lineage(right)
     if left_lin is None and right_lin is None:
@@ -1557,6 +1690,27 @@ def _rec_binary(call: HookedCall, result: Any) -> None:
         _combine_per_label(result, left, right, right_lin)
     if isinstance(result, _DF):
         _log(call.name, left, result, left_lin, new)
+
+
+def _defer_series_binary(name: str, left: Any, right: Any, result: Any) -> bool:
+    """Series op scalar and Series op Series (neither a per-label reduction), as a thunk."""
+    if _per_label.get(left) is not None:
+        return False
+    left_lin = _lineage_raw(left)
+    if isinstance(right, _SCALARS):
+        right_lin = None
+    elif isinstance(right, _S) and _per_label.get(right) is None:
+        right_lin = _lineage_raw(right)
+    else:
+        return False
+    if left_lin is None and right_lin is None:
+        return True  # nothing tracked: nothing to record
+    _store(result, defer(name, _series_elementwise, left_lin, right_lin, result.name, labels=(result.name,)))
+    return True
+
+
+def _series_elementwise(left: FrameLineage | None, right: FrameLineage | None, name: Hashable) -> FrameLineage:
+    return R.elementwise(left, right, [name], R.TRANSFORM, left_frame=False, right_frame=False)
 
 
 def _rec_unary(call: HookedCall, result: Any) -> None:
@@ -1895,6 +2049,16 @@ def _build_tables() -> None:
     SERIES_RULES.update({"map": _r_series_map, "to_frame": _r_to_frame})
 
 
+# Rules that read nothing of the frames but column labels and plain arguments (see `_op`): evaluated lazily.
+DEFERRABLE = frozenset({
+    "head", "tail", "first", "last", "copy", "nlargest", "nsmallest", "dropna", "fillna", "ffill", "bfill",
+    "backfill", "pad", "interpolate", "drop_duplicates", "drop", "round", "abs", "astype", "convert_dtypes",
+    "infer_objects", "isna", "isnull", "notna", "notnull", "rename", "set_axis", "add_prefix", "add_suffix",
+    "rename_axis", "filter", "droplevel", "reorder_levels", "swaplevel", "select_dtypes", "sort_values", "query",
+    "applymap",
+})
+
+
 # Methods that must stay unwrapped: `pipe` (user code inside is recorded as ordinary operations), iteration
 # and conversions that return no frame, and everything other instrumentors own (`to_*` writers).
 _GENERIC_SKIP = frozenset({
@@ -2154,7 +2318,8 @@ class PandasOpsInstrumentor(Instrumentor):
             for name, rule in rules.items():
                 if hasattr(cls, name):
                     self._hook(cls, name, _op(rule, receiver_optional=name in receiver_optional,
-                                              always_inplace=name == "update"), f"{owner}.{name}")
+                                              always_inplace=name == "update", deferrable=name in DEFERRABLE),
+                               f"{owner}.{name}")
             for name in _BINARY:
                 if hasattr(cls, name):
                     self._hook(cls, name, _rec_binary, f"{owner}.{name}")
@@ -2293,10 +2458,12 @@ def _public_methods(cls: type) -> list[str]:
 
 
 def _bind_pandas(pd: Any, np: Any) -> None:
-    global _DF, _S, _NDARRAY, _FRAMES, _GROUPER
+    global _DF, _S, _NDARRAY, _FRAMES, _GROUPER, _DTYPES
     _DF, _S, _NDARRAY = pd.DataFrame, pd.Series, np.ndarray
     _FRAMES = (pd.DataFrame, pd.Series)
     _GROUPER = pd.Grouper
+    _DTYPES = (np.dtype, np.generic, pd.api.extensions.ExtensionDtype)
+    lineage_table.attribute_types = frozenset({pd.DataFrame, pd.Series})
 
 
 __all__ = ["FRAME_RULES", "SERIES_RULES", "PandasOpsInstrumentor", "aligned_lineage",
