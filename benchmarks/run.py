@@ -356,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(sp.control for sp in plan.sizes) and "ops" in sections:
         wanted.append("control")
     conditions = conds.build_conditions(wanted, cache, install_autolineage=not args.no_install)
+    harness.precompile(sys.executable)
     names = [n for n in available(conditions) if n != "control"]
     runner = Runner(cache, raw_dir, conditions, plan.worker_timeout)
 

@@ -61,7 +61,10 @@ def enable(job_name: str | None = None, script_path: str | None = None) -> bool:
         # running at exit, after `threading` has shut down, when concurrent.futures can no longer be imported.
         import concurrent.futures.thread  # noqa: F401
 
-        instrument_all(_is_active, column_lineage=settings.column_lineage)
+        from openlineage_pandas.hooks._patching import tracking
+
+        tracking.on = _is_active()
+        instrument_all(tracking, column_lineage=settings.column_lineage)
         _install_exit_hooks()
         runs.start_process_run(settings, job_name=job_name, script_path=script_path or _main_script())
         return True
@@ -84,9 +87,11 @@ def disable() -> None:
         if not _enabled:
             return
         from openlineage_pandas.hooks import uninstrument_all
+        from openlineage_pandas.hooks._patching import tracking
 
         uninstrument_all()
         _enabled = False
+        tracking.on = False
     runs.end_process_run()
     runs.forget_process_run()
     _flush()
@@ -164,6 +169,9 @@ def _after_fork_in_child() -> None:
     """A forked child stays silent: it must never duplicate or corrupt the parent's run."""
     global _in_fork_child
     _in_fork_child = True
+    from openlineage_pandas.hooks._patching import tracking
+
+    tracking.on = False
 
 
 def _install_exit_hooks() -> None:

@@ -17,7 +17,6 @@ T = TypeVar("T")
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
-_fault_injection: bool | None = None
 _raise_errors: bool | None = None
 
 
@@ -29,17 +28,22 @@ def _env_flag(name: str) -> str:
     return os.environ.get(name, "").strip().lower()
 
 
+def _fault_injection_from_env() -> bool:
+    return _env_flag("OPENLINEAGE_PANDAS_FAULT_INJECTION") in {"1", "true", "yes", "on"}
+
+
+# Read directly by the hottest wrappers (an attribute read, not a call); only `set_fault_injection` changes it.
+fault_injection: bool = _fault_injection_from_env()
+
+
 def fault_injection_enabled() -> bool:
-    global _fault_injection
-    if _fault_injection is None:
-        _fault_injection = _env_flag("OPENLINEAGE_PANDAS_FAULT_INJECTION") in {"1", "true", "yes", "on"}
-    return _fault_injection
+    return fault_injection
 
 
 def set_fault_injection(enabled: bool | None) -> None:
     """Turn fault injection on/off in-process (None: re-read the environment)."""
-    global _fault_injection
-    _fault_injection = enabled
+    global fault_injection
+    fault_injection = _fault_injection_from_env() if enabled is None else enabled
 
 
 def set_raise_errors(enabled: bool | None) -> None:

@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from types import ModuleType
 
 from openlineage_pandas.hooks import _lazy
-from openlineage_pandas.hooks._patching import Instrumentor, inside_hook, suspended
+from openlineage_pandas.hooks._patching import Instrumentor, TrackingSwitch, inside_hook, suspended
 
 # (module that triggers it, "module:Class" of the instrumentor). Order matters only for readability.
 INSTRUMENTORS: tuple[tuple[str, str], ...] = (
@@ -38,7 +37,7 @@ def _load(spec: str) -> type[Instrumentor] | None:
     return getattr(module, class_name)  # type: ignore[no-any-return]
 
 
-def instrument_all(is_active: Callable[[], bool], column_lineage: bool = True) -> None:
+def instrument_all(is_active: TrackingSwitch, column_lineage: bool = True) -> None:
     """Instrument every family, each as soon as its library is imported."""
     for trigger, spec in INSTRUMENTORS:
         if not column_lineage and spec.split(":")[0].endswith(("_ops", "sklearn")):

@@ -27,6 +27,22 @@ class _GuardState(threading.local):
 _guard = _GuardState()
 
 
+class TrackingSwitch:
+    """Whether hooks record. Read on every hooked call (and by pandas' internal attribute lookups of hooked
+    methods), so it is an attribute read rather than a function call; calling it answers the same."""
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = False
+
+    def __call__(self) -> bool:
+        return self.on
+
+
+tracking = TrackingSwitch()
+
+
 def inside_hook() -> bool:
     """True while this thread is already inside a hooked call (or inside our own recording code)."""
     return _guard.depth > 0
@@ -111,7 +127,7 @@ def hidden_from_warnings(fn: Any) -> Any:
 
 
 def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
-                 is_active: Callable[[], bool], method: bool = False) -> Callable[..., Any]:
+                 is_active: TrackingSwitch, method: bool = False) -> Callable[..., Any]:
     """Wrap `original` so that, outermost per thread and while tracking is active, `recorder` sees the call.
 
     The user's call runs exactly once with the user's own arguments; its result or exception is returned
@@ -122,7 +138,7 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
 
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if guard.depth or not is_active():
+        if guard.depth or not is_active.on:
             return original(*args, **kwargs)
         guard.depth += 1
         try:
@@ -176,7 +192,7 @@ class Instrumentor:
         """Whether the library this instrumentor patches is importable (optional extras)."""
         return True
 
-    def instrument(self, is_active: Callable[[], bool]) -> None:
+    def instrument(self, is_active: TrackingSwitch) -> None:
         with self._lock:
             if self._patches or not self.available():
                 return

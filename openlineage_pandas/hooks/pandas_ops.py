@@ -12,19 +12,22 @@ import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
+from openlineage_pandas import safety as _safety
 from openlineage_pandas.hooks._patching import (
     _MISSING,
     HookedCall,
     Instrumentor,
+    TrackingSwitch,
     _guard,
     _Patch,
     make_wrapper,
+    tracking,
 )
 from openlineage_pandas.hooks._patching import (
     hidden_from_warnings as _hidden_from_warnings,
 )
 from openlineage_pandas.provenance import rules_pandas as R
-from openlineage_pandas.provenance.deferred import Deferred, defer
+from openlineage_pandas.provenance.deferred import MAX_DEPTH, Deferred, defer
 from openlineage_pandas.provenance.functrace import FRAME, ROW, trace_columns
 from openlineage_pandas.provenance.model import (
     AGGREGATION,
@@ -39,8 +42,9 @@ from openlineage_pandas.provenance.model import (
     field_name,
     over_approximate,
 )
-from openlineage_pandas.provenance.registry import WeakSideTable, lineage_table
+from openlineage_pandas.provenance.registry import ATTRIBUTE, WeakSideTable, lineage_table
 from openlineage_pandas.run import OperationEntry, current_run
+from openlineage_pandas.safety import fault_point, report_failure
 
 Rule = Callable[[HookedCall, FrameLineage, Any, Any], "FrameLineage | None"]
 Lineage = FrameLineage | Deferred  # what the side table holds: lineage, or a thunk that computes it on first use
@@ -322,7 +326,92 @@ def _op(rule: Rule, *, log: bool = True, receiver_optional: bool = False,
         if log:
             _log(call.name, None if inplace else receiver, out, lin, new)
 
+    if deferrable:
+        record.deferrable_rule = rule  # type: ignore[attr-defined]  # read by `_hook`: gets the fast wrapper
+        record.logged = log  # type: ignore[attr-defined]
     return record
+
+
+def _deferring_wrapper(label: str, original: Callable[..., Any], recorder: Callable[[HookedCall, Any], None],
+                       rule: Rule, logged: bool) -> Callable[..., Any]:
+    """The wrapper of a deferrable DataFrame method: `make_wrapper`'s contract, with the common case (a tracked
+    frame in, a frame out, plain arguments) turned into a thunk in one flat function, because on this path every
+    extra call costs more than the work itself. Anything else goes to `recorder` as usual."""
+    guard, switch, table = _guard, tracking, lineage_table
+    attribute = ATTRIBUTE
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if guard.depth or not switch.on:
+            return original(*args, **kwargs)
+        guard.depth += 1
+        try:
+            result = original(*args, **kwargs)
+            try:
+                if _safety.fault_injection:
+                    fault_point("hooks")
+                receiver = args[0]
+                if type(result) is _DF and type(receiver) is _DF and result is not receiver \
+                        and kwargs.get("inplace") is not True:
+                    entry = receiver.__dict__.get(attribute)
+                    if entry is None or entry[0] != table.generation:
+                        return result  # an untracked frame: nothing to record
+                    lin = entry[1]
+                    cols = receiver.columns
+                    plain_args = _plain_args(args) if len(args) > 1 else ()
+                    plain_kwargs = _plain_kwargs(kwargs) if kwargs else kwargs
+                    depth = lin.depth if type(lin) is Deferred and lin.value is None else 0
+                    if lin.token is cols and plain_args is not None and plain_kwargs is not None \
+                            and depth < MAX_DEPTH:
+                        out_cols = result.columns
+                        thunk = Deferred(label, _run_plain_rule, (rule, label, original, plain_args, plain_kwargs,
+                                                                  lin, cols, out_cols), out_cols, depth + 1)
+                        thunk.token = out_cols
+                        result.__dict__[attribute] = (table.generation, thunk)
+                        if logged:
+                            run = current_run()
+                            if run is not None:
+                                oplog = run.oplog
+                                if oplog.full:
+                                    oplog.skip()
+                                else:
+                                    _log(label, receiver, result, lin, thunk)
+                        return result
+                recorder(HookedCall(label, args, kwargs, 1, original), result)
+            except Exception as exc:  # never let lineage break the user's call
+                report_failure(f"hook {label}", exc)
+            return result
+        finally:
+            guard.depth -= 1
+
+    wrapper.__openlineage_pandas_original__ = original  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _plain_args(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    copied: list[Any] = [None]
+    for value in args[1:]:
+        value = _plain(value)
+        if value is _MISSING:
+            return None
+        copied.append(value)
+    return tuple(copied)
+
+
+def _plain_kwargs(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    copied = {}
+    for key, value in kwargs.items():
+        value = _plain(value)
+        if value is _MISSING:
+            return None
+        copied[key] = value
+    return copied
+
+
+def _run_plain_rule(rule: Rule, label: str, original: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                    lin: FrameLineage, cols: Any, out_cols: Any) -> FrameLineage:
+    return _run_rule(rule, HookedCall(label, args or (None,), kwargs, 1, original), lin, _FrameShape(cols),
+                     _FrameShape(out_cols))
 
 
 def _run_rule(rule: Rule, call: HookedCall, lin: FrameLineage, receiver: Any, out: Any) -> FrameLineage:
@@ -2101,7 +2190,7 @@ class _HookedMethod:
 
     __slots__ = ("chained", "is_active", "original", "wrapper")
 
-    def __init__(self, original: Any, wrapper: Any, is_active: Callable[[], bool], chained: str | None = None
+    def __init__(self, original: Any, wrapper: Any, is_active: TrackingSwitch, chained: str | None = None
                  ) -> None:
         self.original = original
         self.wrapper = wrapper
@@ -2110,7 +2199,7 @@ class _HookedMethod:
         self.chained = chained
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
-        if _guard.depth or not self.is_active():
+        if _guard.depth or not self.is_active.on:
             return self.original.__get__(obj, objtype)
         if self.chained is not None and obj is not None and sys.getrefcount(obj) <= _TEMPORARY_REFS:
             return functools.partial(_chained_call, self, obj)
@@ -2196,7 +2285,7 @@ class _HookedProperty:
 
     __slots__ = ("is_active", "prop", "wrapper")
 
-    def __init__(self, prop: property, wrapper: Any, is_active: Callable[[], bool]) -> None:
+    def __init__(self, prop: property, wrapper: Any, is_active: TrackingSwitch) -> None:
         self.prop = prop
         self.wrapper = wrapper
         self.is_active = is_active
@@ -2204,7 +2293,7 @@ class _HookedProperty:
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
             return self.prop
-        if _guard.depth or not self.is_active():
+        if _guard.depth or not self.is_active.on:
             return self.prop.fget(obj)  # type: ignore[misc]
         return self.wrapper(obj)
 
@@ -2254,7 +2343,12 @@ class PandasOpsInstrumentor(Instrumentor):
         func = raw.__func__ if isinstance(raw, (staticmethod, classmethod)) else current
         _PARAMS[label] = _param_positions(func, isinstance(owner, type) and not isinstance(raw, staticmethod))
         if isinstance(owner, type) and not isinstance(raw, (staticmethod, classmethod)):
-            wrapper = _hidden_from_warnings(make_wrapper(label, current, recorder, self._is_active, method=True))
+            rule = getattr(recorder, "deferrable_rule", None)
+            if rule is not None and owner is _DF:
+                wrapper = _hidden_from_warnings(_deferring_wrapper(label, current, recorder, rule,
+                                                                   getattr(recorder, "logged", True)))
+            else:
+                wrapper = _hidden_from_warnings(make_wrapper(label, current, recorder, self._is_active, method=True))
             chained = _CHAINED_MUTATORS.get(attribute) if _TEMPORARY_REFS and owner in _FRAMES else None
             hooked = _HookedMethod(current, wrapper, self._is_active, chained)
             found = owner.__dict__.get(attribute, _MISSING)

@@ -81,18 +81,18 @@ class LineageTable(WeakSideTable[Any]):
     def __init__(self) -> None:
         super().__init__()
         self.attribute_types: frozenset[type] = frozenset()
-        self._generation = 0  # bumped by clear(): entries of an older generation are ignored
+        self.generation = 0  # bumped by clear(): entries of an older generation are ignored
 
     def set(self, obj: Any, value: Any) -> bool:
         if type(obj) in self.attribute_types:
-            obj.__dict__[ATTRIBUTE] = (self._generation, value)
+            obj.__dict__[ATTRIBUTE] = (self.generation, value)
             return True
         return super().set(obj, value)
 
     def peek(self, obj: Any) -> Any:
         if type(obj) in self.attribute_types:
             entry = obj.__dict__.get(ATTRIBUTE)
-            if entry is None or entry[0] != self._generation:
+            if entry is None or entry[0] != self.generation:
                 return None
             return entry[1]
         weak = self._entries.get(id(obj))
@@ -125,11 +125,11 @@ class LineageTable(WeakSideTable[Any]):
             for obj in gc.get_objects():
                 if type(obj) in self.attribute_types:
                     entry = obj.__dict__.get(ATTRIBUTE)
-                    carried += entry is not None and entry[0] == self._generation
+                    carried += entry is not None and entry[0] == self.generation
         return super().__len__() + carried
 
     def clear(self) -> None:
-        self._generation += 1
+        self.generation += 1
         super().clear()
 
 
