@@ -12,6 +12,8 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from openlineage_pandas.ol_imports import light_module
+
 # Marquez accepts dataset namespaces made only of these characters (see ../shared/notes/ecosystem-facts.md).
 _NAMESPACE_ALLOWED = re.compile(r"[^A-Za-z0-9:;=/_\-.@+]")
 _MAX_NAMESPACE = 1024
@@ -65,7 +67,7 @@ def safe_namespace(namespace: str) -> str:
 
 
 def _local_file(path: str | os.PathLike[str]) -> DatasetRef:
-    from openlineage.client.naming.dataset import LocalFileSystem
+    LocalFileSystem = light_module("naming.dataset").LocalFileSystem
 
     absolute = Path(os.path.abspath(os.fspath(path))).as_posix()
     naming = LocalFileSystem(path=absolute)
@@ -73,7 +75,7 @@ def _local_file(path: str | os.PathLike[str]) -> DatasetRef:
 
 
 def _from_url(url: str) -> DatasetRef:
-    from openlineage.client.naming import dataset as n
+    n = light_module("naming.dataset")
 
     clean = redact_url(url)
     parts = urlsplit(clean)

@@ -6,8 +6,6 @@ Runs nest (`job()` scopes become child runs with a parent facet); the process-wi
 from __future__ import annotations
 
 import contextvars
-import functools
-import importlib.util
 import itertools
 import os
 import threading
@@ -16,11 +14,11 @@ from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from types import ModuleType
 from typing import Any
 
 from openlineage_pandas.config import Settings, job_namespace
 from openlineage_pandas.naming import DatasetRef, safe_namespace
+from openlineage_pandas.ol_imports import light_module
 from openlineage_pandas.provenance.deferred import force
 from openlineage_pandas.provenance.model import FrameLineage, field_name
 
@@ -160,7 +158,7 @@ class Run:
         self.settings = settings
         self.namespace = safe_namespace(namespace or job_namespace())
         self.job_name = job_name
-        self.run_id = str(_uuid_helper().generate_new_uuid())
+        self.run_id = str(light_module("uuid").generate_new_uuid())
         self.parent = parent
         self.script_path = script_path
         self.state = NEW
@@ -288,28 +286,6 @@ class Run:
 
     def event_time(self) -> str:
         return datetime.now(timezone.utc).isoformat()
-
-
-@functools.cache
-def _uuid_helper() -> ModuleType:
-    """openlineage-python's UUIDv7 helper, loaded without `openlineage.client/__init__`, which imports every
-    transport and facet (~300 ms): starting a run must stay cheap. Falls back to the normal import."""
-    try:
-        spec = importlib.util.find_spec("openlineage")
-        locations = list(spec.submodule_search_locations or []) if spec else []
-        for location in locations:
-            path = os.path.join(location, "client", "uuid.py")
-            if os.path.isfile(path):
-                module_spec = importlib.util.spec_from_file_location("_openlineage_pandas_ol_uuid", path)
-                if module_spec is not None and module_spec.loader is not None:
-                    module = importlib.util.module_from_spec(module_spec)
-                    module_spec.loader.exec_module(module)
-                    return module
-    except Exception:  # an unusual installation: use the ordinary import below
-        pass
-    from openlineage.client import uuid as ol_uuid
-
-    return ol_uuid
 
 
 # ---------------------------------------------------------------------------------------------- catalog

@@ -84,9 +84,12 @@ class EventPipeline:
 
 
 def build_and_send(snapshot: RunSnapshot) -> None:
-    from openlineage_pandas.delivery import get_emitter
-    from openlineage_pandas.events.builder import build_run_event
+    from openlineage_pandas.ol_imports import client_imported
     from openlineage_pandas.safety import guarded_call
+
+    with client_imported():
+        from openlineage_pandas.delivery import get_emitter
+        from openlineage_pandas.events.builder import build_run_event
 
     event = guarded_call("event building", build_run_event, snapshot)
     if event is not None:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from openlineage_pandas import safety as _safety
 from openlineage_pandas.safety import fault_point, report_failure
 
 _MISSING = object()
@@ -144,7 +145,8 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
         try:
             result = original(*args, **kwargs)
             try:
-                fault_point("hooks")
+                if _safety.fault_injection:
+                    fault_point("hooks")
                 recorder(HookedCall(name, args, kwargs, target_position, original), result)
             except Exception as exc:  # never let lineage break the user's call
                 report_failure(f"hook {name}", exc)

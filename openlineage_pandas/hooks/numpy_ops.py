@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from openlineage_pandas.hooks._io import shape2
-from openlineage_pandas.hooks._patching import HookedCall, Instrumentor, make_wrapper
+from openlineage_pandas.hooks._patching import HookedCall, Instrumentor, _guard, make_wrapper, tracking
 from openlineage_pandas.provenance import rules_ml as R
 from openlineage_pandas.provenance.model import (
     DIRECT,
@@ -288,6 +288,9 @@ class _FunctionProxy:
             __doc__=original.__doc__)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # numpy functions are called inside pandas all the time: those calls go straight to the original
+        if _guard.depth or not tracking.on:
+            return self.__openlineage_pandas_original__(*args, **kwargs)
         return self._call(*args, **kwargs)
 
     def __eq__(self, other: object) -> bool:

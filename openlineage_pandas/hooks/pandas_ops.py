@@ -2188,11 +2188,12 @@ class _HookedMethod:
     cost beyond this lookup. That also keeps pandas' warnings pointing at the user's line (`find_stack_level`
     walks pandas' own frames)."""
 
-    __slots__ = ("chained", "is_active", "original", "wrapper")
+    __slots__ = ("bind_original", "chained", "is_active", "original", "wrapper")
 
     def __init__(self, original: Any, wrapper: Any, is_active: TrackingSwitch, chained: str | None = None
                  ) -> None:
         self.original = original
+        self.bind_original = original.__get__
         self.wrapper = wrapper
         self.is_active = is_active
         # For mutators pandas checks for chained assignment ("setitem", "update", "inplace"), see _chained_call.
@@ -2200,7 +2201,7 @@ class _HookedMethod:
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if _guard.depth or not self.is_active.on:
-            return self.original.__get__(obj, objtype)
+            return self.bind_original(obj, objtype)
         if self.chained is not None and obj is not None and sys.getrefcount(obj) <= _TEMPORARY_REFS:
             return functools.partial(_chained_call, self, obj)
         return self.wrapper.__get__(obj, objtype)

@@ -446,7 +446,10 @@ def describe_model(obj: Any) -> tuple[FrameLineage | None, list[tuple[Hashable, 
     base = sys.modules.get("sklearn.base")
     if base is None or not isinstance(obj, base.BaseEstimator):
         return None
-    from openlineage_pandas.events.facets import PRODUCER, ModelDatasetFacet
+    from openlineage_pandas.ol_imports import client_imported
+
+    with client_imported():
+        from openlineage_pandas.events.facets import PRODUCER, ModelDatasetFacet
 
     est_lin = estimator_table.get(obj) or _untracked_estimator_lineage(obj)
     try:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from openlineage_pandas.naming import DatasetRef, safe_namespace
+from openlineage_pandas.ol_imports import light_module
 from openlineage_pandas.provenance.model import (
     AGGREGATION,
     CONDITIONAL,
@@ -268,7 +269,7 @@ def table_dataset(info: DatabaseInfo, name: str, schema: str | None = None, data
 def _postgres_name(info: DatabaseInfo, db: str | None, schema: str | None, table: str) -> str:
     host, _, port = (info.authority or "").rpartition(":")
     if db and schema and host and port:
-        from openlineage.client.naming.dataset import Postgres
+        Postgres = light_module("naming.dataset").Postgres
 
         return Postgres(host=host, port=port, database=db, schema=schema, table=table).get_name()
     return ".".join(p for p in (db, schema, table) if p)
@@ -277,7 +278,7 @@ def _postgres_name(info: DatabaseInfo, db: str | None, schema: str | None, table
 def _mysql_name(info: DatabaseInfo, db: str | None, table: str) -> str:
     host, _, port = (info.authority or "").rpartition(":")
     if db and host and port:
-        from openlineage.client.naming.dataset import MySQL
+        MySQL = light_module("naming.dataset").MySQL
 
         return MySQL(host=host, port=port, database=db, table=table).get_name()
     return ".".join(p for p in (db, table) if p)
