@@ -332,13 +332,15 @@ def _op(rule: Rule, *, log: bool = True, receiver_optional: bool = False,
     return record
 
 
-def _deferring_wrapper(label: str, original: Callable[..., Any], recorder: Callable[[HookedCall, Any], None],
-                       rule: Rule, logged: bool) -> Callable[..., Any]:
-    """The wrapper of a deferrable DataFrame method: `make_wrapper`'s contract, with the common case (a tracked
-    frame in, a frame out, plain arguments) turned into a thunk in one flat function, because on this path every
-    extra call costs more than the work itself. Anything else goes to `recorder` as usual."""
-    guard, switch, table = _guard, tracking, lineage_table
-    attribute = ATTRIBUTE
+FastRecorder = Callable[[tuple[Any, ...], dict[str, Any], Any], bool]
+
+
+def _fast_path_wrapper(label: str, original: Callable[..., Any], recorder: Callable[[HookedCall, Any], None],
+                       fast: FastRecorder) -> Callable[..., Any]:
+    """`make_wrapper`'s contract for the hottest methods: `fast(args, kwargs, result)` records the common case
+    (usually as a thunk) straight from the arguments and answers True; otherwise `recorder` gets the call as
+    usual. On this path every extra call and allocation costs more than the lineage itself."""
+    guard, switch = _guard, tracking
 
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -350,34 +352,8 @@ def _deferring_wrapper(label: str, original: Callable[..., Any], recorder: Calla
             try:
                 if _safety.fault_injection:
                     fault_point("hooks")
-                receiver = args[0]
-                if type(result) is _DF and type(receiver) is _DF and result is not receiver \
-                        and kwargs.get("inplace") is not True:
-                    entry = receiver.__dict__.get(attribute)
-                    if entry is None or entry[0] != table.generation:
-                        return result  # an untracked frame: nothing to record
-                    lin = entry[1]
-                    cols = receiver.columns
-                    plain_args = _plain_args(args) if len(args) > 1 else ()
-                    plain_kwargs = _plain_kwargs(kwargs) if kwargs else kwargs
-                    depth = lin.depth if type(lin) is Deferred and lin.value is None else 0
-                    if lin.token is cols and plain_args is not None and plain_kwargs is not None \
-                            and depth < MAX_DEPTH:
-                        out_cols = result.columns
-                        thunk = Deferred(label, _run_plain_rule, (rule, label, original, plain_args, plain_kwargs,
-                                                                  lin, cols, out_cols), out_cols, depth + 1)
-                        thunk.token = out_cols
-                        result.__dict__[attribute] = (table.generation, thunk)
-                        if logged:
-                            run = current_run()
-                            if run is not None:
-                                oplog = run.oplog
-                                if oplog.full:
-                                    oplog.skip()
-                                else:
-                                    _log(label, receiver, result, lin, thunk)
-                        return result
-                recorder(HookedCall(label, args, kwargs, 1, original), result)
+                if not fast(args, kwargs, result):
+                    recorder(HookedCall(label, args, kwargs, 1, original), result)
             except Exception as exc:  # never let lineage break the user's call
                 report_failure(f"hook {label}", exc)
             return result
@@ -386,6 +362,131 @@ def _deferring_wrapper(label: str, original: Callable[..., Any], recorder: Calla
 
     wrapper.__openlineage_pandas_original__ = original  # type: ignore[attr-defined]
     return wrapper
+
+
+def _tracked_entry(obj: Any) -> Any:
+    """The raw side-table value (lineage or thunk) of an exact DataFrame/Series, or None."""
+    entry = obj.__dict__.get(ATTRIBUTE)
+    if entry is None or entry[0] != lineage_table.generation:
+        return None
+    return entry[1]
+
+
+def _deferring_method(label: str, original: Any, rule: Rule, logged: bool) -> FastRecorder:
+    """Fast path of a deferrable DataFrame method (see `_op`): a tracked frame in, a new frame out, plain
+    arguments: a thunk over the rule."""
+    table = lineage_table
+
+    def fast(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> bool:
+        receiver = args[0]
+        if type(result) is not _DF or type(receiver) is not _DF or result is receiver \
+                or kwargs.get("inplace") is True:
+            return False
+        lin = _tracked_entry(receiver)
+        if lin is None:
+            return True  # an untracked frame: nothing to record
+        cols = receiver.columns
+        plain_args = _plain_args(args) if len(args) > 1 else ()
+        plain_kwargs = _plain_kwargs(kwargs) if kwargs else kwargs
+        depth = lin.depth if type(lin) is Deferred and lin.value is None else 0
+        if lin.token is not cols or plain_args is None or plain_kwargs is None or depth >= MAX_DEPTH:
+            return False
+        out_cols = result.columns
+        thunk = Deferred(label, _run_plain_rule, (rule, label, original, plain_args, plain_kwargs, lin, cols,
+                                                  out_cols), out_cols, depth + 1)
+        thunk.token = out_cols
+        result.__dict__[ATTRIBUTE] = (table.generation, thunk)
+        if logged:
+            _count_or_log(label, receiver, result, lin, thunk)
+        return True
+
+    return fast
+
+
+def _count_or_log(label: str, before: Any, after: Any, lin_before: Lineage | None, lin_after: Lineage) -> None:
+    run = current_run()
+    if run is not None:
+        oplog = run.oplog
+        if oplog.full:
+            oplog.skip()
+        else:
+            _log(label, before, after, lin_before, lin_after)
+
+
+def _depth(lin: Lineage) -> int:
+    return lin.depth if type(lin) is Deferred and lin.value is None else 0
+
+
+def _thunk(label: str, fn: Callable[..., FrameLineage], args: tuple[Any, ...], labels: Any, base: Any) -> Deferred:
+    depth = _depth(base)
+    thunk = Deferred(label, fn, args, labels, depth + 1)
+    if depth >= MAX_DEPTH:
+        thunk.force()
+    return thunk
+
+
+def _fast_frame_getitem(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> bool:
+    """`df["a"]`, `df[["a", "b"]]`, `df[mask]` on a tracked exact DataFrame, as thunks."""
+    if len(args) != 2 or kwargs:
+        return False
+    frame, key = args
+    if type(frame) is not _DF:
+        return False
+    lin = _tracked_entry(frame)
+    if lin is None or lin.token is not frame.columns:
+        return False
+    kind = type(result)
+    if kind is _S:
+        if type(key) is not str:
+            return False
+        name = result.name
+        result.__dict__[ATTRIBUTE] = (lineage_table.generation,
+                                      _thunk("DataFrame[column]", R.column, (lin, key, name), (name,), lin))
+        return True
+    if kind is not _DF:
+        return False
+    cols = result.columns
+    if type(key) is list and all(type(k) is str for k in key):
+        thunk, name = _thunk("DataFrame[columns]", _keep_columns, (lin, cols), cols, lin), "DataFrame[columns]"
+    elif type(key) is _S and key.dtype == bool:
+        key_lin = _tracked_entry(key)
+        if key_lin is None:
+            return False
+        thunk = _thunk("DataFrame[mask]", _filter_by_mask, (lin, cols, key_lin), cols, lin)
+        name = "DataFrame[mask]"
+    else:
+        return False
+    thunk.token = cols
+    result.__dict__[ATTRIBUTE] = (lineage_table.generation, thunk)
+    _count_or_log(name, frame, result, lin, thunk)
+    return True
+
+
+def _fast_series_binary(label: str) -> FastRecorder:
+    """Series op scalar / Series op Series on exact Series, neither a per-label reduction, as a thunk."""
+
+    def fast(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> bool:
+        if len(args) != 2 or kwargs or type(result) is not _S:
+            return False
+        left, right = args
+        if type(left) is not _S or _per_label.get(left) is not None:
+            return False
+        left_lin = _tracked_entry(left)
+        if isinstance(right, _SCALARS):
+            right_lin = None
+        elif type(right) is _S and _per_label.get(right) is None:
+            right_lin = _tracked_entry(right)
+        else:
+            return False
+        if left_lin is None and right_lin is None:
+            return True
+        name = result.name
+        result.__dict__[ATTRIBUTE] = (lineage_table.generation, _thunk(
+            label, _series_elementwise, (left_lin, right_lin, name), (name,),
+            left_lin if left_lin is not None else right_lin))
+        return True
+
+    return fast
 
 
 def _plain_args(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
@@ -1411,10 +1512,12 @@ def _rec_concat(call: HookedCall, result: Any) -> None:
         objs = list(objs.values())
     if not isinstance(objs, (list, tuple)) or not isinstance(result, _FRAMES):
         return
+    axis = _arg(call, "axis", 0)
+    if axis in (0, "index") and type(result) is _DF and _defer_concat_rows(objs, result, call):
+        return
     views = [_frame_view(o) for o in objs if isinstance(o, _FRAMES)]
     if all(lin is None for lin, _ in views):
         return
-    axis = _arg(call, "axis", 0)
     frames = [o for o in objs if isinstance(o, _FRAMES)]
     if axis in (1, "columns"):
         new = R.concat_columns([(lin, labels) for lin, labels in views], _labels(result))
@@ -1433,6 +1536,46 @@ def _rec_concat(call: HookedCall, result: Any) -> None:
         new.index = {}
     _store(result, new)
     _log("pandas.concat", None, result, None, new)
+
+
+def _defer_concat_rows(objs: Sequence[Any], result: Any, call: HookedCall) -> bool:
+    """Frames stacked by rows (exact DataFrames only), as a thunk over each part's lineage and column axis."""
+    parts: list[tuple[Any, Any]] = []
+    tracked = None
+    for obj in objs:
+        if obj is None:
+            continue
+        if type(obj) is not _DF:
+            return False
+        lin = _tracked_entry(obj)
+        cols = obj.columns
+        if lin is not None:
+            if lin.token is not cols:
+                return False
+            if tracked is None or _depth(lin) > _depth(tracked):
+                tracked = lin  # the deepest chain decides when the thunk evaluates at once
+        parts.append((lin, cols))
+    if tracked is None:
+        return True  # nothing tracked: nothing to record
+    out_cols = result.columns
+    thunk = _thunk("pandas.concat", _concat_rows, (tuple(parts), out_cols, bool(_arg(call, "ignore_index", False)),
+                                                    *(lin for lin, _ in parts if lin is not None)), out_cols, tracked)
+    thunk.token = out_cols
+    result.__dict__[ATTRIBUTE] = (lineage_table.generation, thunk)
+    _count_or_log("pandas.concat", None, result, None, thunk)
+    return True
+
+
+def _concat_rows(parts: tuple[tuple[Any, Any], ...], out_cols: Any, ignore_index: bool,
+                 *forced: FrameLineage) -> FrameLineage:
+    """`forced` are the tracked parts' lineages, in order, already evaluated by the thunk."""
+    evaluated = iter(forced)
+    lins = [next(evaluated) if lin is not None else FrameLineage({label: R.EMPTY for label in _column_labels(cols)})
+            for lin, cols in parts]
+    new = R.concat_rows(lins, _column_labels(out_cols))
+    if ignore_index:
+        new.index = {}
+    return new
 
 
 def _is_iterator(value: Any) -> bool:
@@ -2138,6 +2281,19 @@ def _build_tables() -> None:
     SERIES_RULES.update({"map": _r_series_map, "to_frame": _r_to_frame})
 
 
+def _fast_recorder(owner: Any, attribute: str, label: str, original: Any,
+                   recorder: Callable[[HookedCall, Any], None]) -> FastRecorder | None:
+    """The fast path for the hottest methods, or None (they keep the ordinary wrapper)."""
+    rule = getattr(recorder, "deferrable_rule", None)
+    if rule is not None and owner is _DF:
+        return _deferring_method(label, original, rule, getattr(recorder, "logged", True))
+    if owner is _DF and attribute == "__getitem__":
+        return _fast_frame_getitem
+    if owner is _S and recorder is _rec_binary:
+        return _fast_series_binary(label)
+    return None
+
+
 # Rules that read nothing of the frames but column labels and plain arguments (see `_op`): evaluated lazily.
 DEFERRABLE = frozenset({
     "head", "tail", "first", "last", "copy", "nlargest", "nsmallest", "dropna", "fillna", "ffill", "bfill",
@@ -2344,10 +2500,9 @@ class PandasOpsInstrumentor(Instrumentor):
         func = raw.__func__ if isinstance(raw, (staticmethod, classmethod)) else current
         _PARAMS[label] = _param_positions(func, isinstance(owner, type) and not isinstance(raw, staticmethod))
         if isinstance(owner, type) and not isinstance(raw, (staticmethod, classmethod)):
-            rule = getattr(recorder, "deferrable_rule", None)
-            if rule is not None and owner is _DF:
-                wrapper = _hidden_from_warnings(_deferring_wrapper(label, current, recorder, rule,
-                                                                   getattr(recorder, "logged", True)))
+            fast = _fast_recorder(owner, attribute, label, current, recorder)
+            if fast is not None:
+                wrapper = _hidden_from_warnings(_fast_path_wrapper(label, current, recorder, fast))
             else:
                 wrapper = _hidden_from_warnings(make_wrapper(label, current, recorder, self._is_active, method=True))
             chained = _CHAINED_MUTATORS.get(attribute) if _TEMPORARY_REFS and owner in _FRAMES else None
