@@ -413,7 +413,7 @@ def _count_or_log(label: str, before: Any, after: Any, lin_before: Lineage | Non
             _log(label, before, after, lin_before, lin_after)
 
 
-def _depth(lin: Lineage) -> int:
+def _depth(lin: Lineage | None) -> int:
     return lin.depth if type(lin) is Deferred and lin.value is None else 0
 
 
@@ -1411,9 +1411,14 @@ def _frame_view(obj: Any) -> tuple[FrameLineage | None, list[Hashable]]:
 
 
 def _merge_rule(call: HookedCall, left: Any, right: Any, out: Any, description: str,
-                extra_keys: Sequence[str] = ()) -> FrameLineage | None:
-    left_lin, left_labels = _frame_view(left)
-    right_lin, right_labels = _frame_view(right)
+                extra_keys: Sequence[str] = (), lins: tuple[FrameLineage | None, FrameLineage | None] | None = None
+                ) -> FrameLineage | None:
+    """`lins`: the two sides' lineage when `left`/`right` are `_FrameShape`s (a deferred merge)."""
+    if lins is None:
+        left_lin, left_labels = _frame_view(left)
+        right_lin, right_labels = _frame_view(right)
+    else:
+        (left_lin, right_lin), left_labels, right_labels = lins, _labels(left), _labels(right)
     if left_lin is None and right_lin is None:
         return None
     left_lin = left_lin or _blank(left)
@@ -1460,6 +1465,8 @@ def _merger(description: str, extra_keys: Sequence[str] = (), method: bool = Tru
             return
         left = call.args[0] if method else _arg(call, "left")
         right = _arg(call, "right")
+        if _defer_merge(call, left, right, result, description, extra_keys):
+            return
         new = _merge_rule(call, left, right, result, description, extra_keys)
         if new is None:
             return
@@ -1467,6 +1474,42 @@ def _merger(description: str, extra_keys: Sequence[str] = (), method: bool = Tru
         _log(call.name, left, result, _get(left), new)
 
     return record
+
+
+def _defer_merge(call: HookedCall, left: Any, right: Any, result: Any, description: str,
+                 extra_keys: Sequence[str]) -> bool:
+    """A merge of two exact DataFrames with plain arguments (labels as keys), as a thunk over both lineages."""
+    if type(left) is not _DF or type(right) is not _DF or type(result) is not _DF:
+        return False
+    left_lin, right_lin = _tracked_entry(left), _tracked_entry(right)
+    if left_lin is None and right_lin is None:
+        return True  # nothing tracked
+    if (left_lin is not None and left_lin.token is not left.columns) or \
+            (right_lin is not None and right_lin.token is not right.columns):
+        return False
+    frames = (left, right)
+    args = tuple(None if any(a is f for f in frames) else a for a in call.args)
+    kwargs = {k: (None if any(v is f for f in frames) else v) for k, v in call.kwargs.items()}
+    plain = _plain_call(HookedCall(call.name, args, kwargs, call.target_position, call.original))
+    if plain is None:
+        return False
+    out_cols = result.columns
+    base = left_lin if _depth(left_lin) >= _depth(right_lin) else right_lin  # type: ignore[arg-type]
+    thunk = _thunk(call.name, _merge_thunk, (plain, description, tuple(extra_keys), left.columns, right.columns,
+                                             out_cols, left_lin, right_lin), out_cols, base)
+    thunk.token = out_cols
+    result.__dict__[ATTRIBUTE] = (lineage_table.generation, thunk)
+    _count_or_log(call.name, left, result, left_lin, thunk)
+    return True
+
+
+def _merge_thunk(call: HookedCall, description: str, extra_keys: tuple[str, ...], left_cols: Any, right_cols: Any,
+                 out_cols: Any, left_lin: FrameLineage | None, right_lin: FrameLineage | None) -> FrameLineage:
+    left, right = _FrameShape(left_cols), _FrameShape(right_cols)
+    new = _merge_rule(call, left, right, _FrameShape(out_cols), description, extra_keys, (left_lin, right_lin))
+    if new is None:
+        raise ValueError("a deferred merge lost both sides' lineage")
+    return new
 
 
 def _rec_join(call: HookedCall, result: Any) -> None:
