@@ -5,8 +5,11 @@ Each function turns our plain records into openlineage-python facet objects; not
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import os
 import subprocess
+import sys
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -108,10 +111,20 @@ def output_statistics(row_count: int | None, size: int | None) -> output_statist
 # ---------------------------------------------------------------------------------------------- run / job
 @lru_cache(maxsize=1)
 def processing_engine() -> processing_engine_run.ProcessingEngineRunFacet:
-    import pandas as pd
-
     return processing_engine_run.ProcessingEngineRunFacet(
-        version=pd.__version__, name="pandas", openlineageAdapterVersion=__version__, producer=PRODUCER)
+        version=_pandas_version(), name="pandas", openlineageAdapterVersion=__version__, producer=PRODUCER)
+
+
+@functools.cache
+def _pandas_version() -> str:
+    """Without importing pandas: START is often built before the user's program has imported it."""
+    version = getattr(sys.modules.get("pandas"), "__version__", None)  # None while pandas is still importing
+    if version is not None:
+        return str(version)
+    try:
+        return importlib.metadata.version("pandas")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def job_type() -> job_type_job.JobTypeJobFacet:

@@ -66,8 +66,9 @@ _windows: WeakSideTable[R.WindowSpec] = WeakSideTable()
 _accessors: WeakSideTable[FrameLineage] = WeakSideTable()
 # Series produced by a reduction over rows (`df.mean()`): column label of the frame -> that column's origins.
 _per_label: WeakSideTable[dict[Hashable, Any]] = WeakSideTable()
-# label -> {parameter name: position in call.args}, computed once at patch time (never inspect per call).
+# label -> {parameter name: position in call.args}, computed once per callable (never inspect per call).
 _PARAMS: dict[str, dict[str, int]] = {}
+_PARAM_SOURCES: dict[str, tuple[Any, bool]] = {}  # label -> (function, is a method), for `_positions_of`
 _SCALARS = (int, float, str, bool, bytes, complex, type(None))
 
 
@@ -214,11 +215,23 @@ def _arg(call: HookedCall, name: str, default: Any = None) -> Any:
     if name in kwargs:
         return kwargs[name]
     params = _PARAMS.get(call.name)
+    if params is None and call.args:
+        params = _positions_of(call.name)
     if params is not None:
         position = params.get(name)
         if position is not None and position < len(call.args):
             return call.args[position]
     return default
+
+
+def _positions_of(label: str) -> dict[str, int] | None:
+    """Parameter positions of a hooked callable, worked out on its first positional call (inspect.signature
+    over ~700 hooked methods at start-up would cost ~70 ms)."""
+    source = _PARAM_SOURCES.get(label)
+    if source is None:
+        return None
+    params = _PARAMS[label] = _param_positions(*source)
+    return params
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -2541,7 +2554,7 @@ class PandasOpsInstrumentor(Instrumentor):
         if not callable(raw) and not isinstance(raw, (staticmethod, classmethod)):
             return  # e.g. a cached accessor or another descriptor: never replace it with a function
         func = raw.__func__ if isinstance(raw, (staticmethod, classmethod)) else current
-        _PARAMS[label] = _param_positions(func, isinstance(owner, type) and not isinstance(raw, staticmethod))
+        _PARAM_SOURCES[label] = (func, isinstance(owner, type) and not isinstance(raw, staticmethod))
         if isinstance(owner, type) and not isinstance(raw, (staticmethod, classmethod)):
             fast = _fast_recorder(owner, attribute, label, current, recorder)
             if fast is not None:
@@ -2587,7 +2600,7 @@ class PandasOpsInstrumentor(Instrumentor):
         if current is _MISSING or getattr(current, "__openlineage_pandas_original__", None) is not None:
             return
         found = owner.__dict__.get(attribute, _MISSING)
-        _PARAMS[label] = _param_positions(current, False)
+        _PARAM_SOURCES[label] = (current, False)
         inner = _hidden_from_warnings(make_wrapper(label, current, recorder, self._is_active))
 
         @functools.wraps(current)
