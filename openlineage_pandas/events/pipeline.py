@@ -20,7 +20,8 @@ log = logging.getLogger("openlineage_pandas")
 
 
 class EventPipeline:
-    """An ordered queue of snapshots with one worker thread per process (restarted after a fork)."""
+    """An ordered queue of snapshots and at most one worker thread, alive only while there is work (so nothing
+    lingers in an idle process, and a fork never inherits a half-running worker)."""
 
     def __init__(self) -> None:
         self._queue: deque[RunSnapshot] = deque()
@@ -32,7 +33,7 @@ class EventPipeline:
     def submit(self, snapshot: RunSnapshot) -> None:
         with self._cond:
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                self._start_worker()
+                self._start_worker()  # one worker at a time: it lives only while there is work
             self._queue.append(snapshot)
             self._cond.notify_all()
 
@@ -46,8 +47,11 @@ class EventPipeline:
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._queue:
-                    self._cond.wait()
+                if not self._queue:  # idle: the thread ends, the next submit starts another
+                    if self._thread is threading.current_thread():
+                        self._thread = None
+                    self._cond.notify_all()
+                    return
                 snapshot = self._queue.popleft()
                 self._busy = True
             try:
@@ -69,7 +73,7 @@ class EventPipeline:
             if self._pid != os.getpid():
                 return True
             thread = self._thread
-            if thread is not None and not thread.is_alive():  # e.g. interpreter shutdown: build them here
+            if self._queue and (thread is None or not thread.is_alive()):  # e.g. interpreter shutdown
                 while self._queue:
                     build_and_send(self._queue.popleft())
             while self._queue or self._busy:
