@@ -959,21 +959,71 @@ def _traced_step(trace: Any, where: str) -> Any:
     return R.transform(DIRECT, TRANSFORMATION, False, f"{where}: {trace.note}")
 
 
+def _assign_traced(current: FrameLineage, label: Hashable, trace: Any) -> FrameLineage:
+    """`assign(label=func)`: the new column from the columns `func` was traced to read."""
+    if trace.identity is not None:
+        origins = R.resolve(current, trace.identity)
+    else:
+        step = _traced_step(trace, f"assign({field_name(label)})")
+        origins = R.merge(*(R.chain(R.resolve(current, c), step) for c in trace.columns))
+    current = R.set_column(current, label, origins)
+    if trace.note:
+        current = current.with_note(f"assign({field_name(label)}): {trace.note}")
+    return current
+
+
+def _assign_labels(current: FrameLineage, out_labels: list[Hashable]) -> FrameLineage:
+    if len(out_labels) == len(current.columns) and all(a == b for a, b in zip(out_labels, current.columns,
+                                                                                strict=True)):
+        return current  # assign appends or replaces in place: the labels already match
+    return R.keep(current, out_labels)
+
+
+def _fast_assign(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> bool:
+    """`df.assign(new=lambda d: ..., const=1)` on a tracked exact DataFrame: functions are traced now (against
+    the labels they will see), the lineage is a thunk over the traces."""
+    if len(args) != 1 or type(result) is not _DF or type(args[0]) is not _DF:
+        return False
+    receiver = args[0]
+    lin = _tracked_entry(receiver)
+    if lin is None or lin.token is not receiver.columns:
+        return False
+    available = list(_column_labels(receiver.columns))
+    items: list[tuple[Hashable, Any]] = []
+    for label, value in kwargs.items():
+        if callable(value) and not isinstance(value, _FRAMES):
+            items.append((label, trace_columns(value, list(available), FRAME)))
+        elif isinstance(value, _SCALARS):
+            items.append((label, None))  # a constant column
+        else:
+            return False
+        if label not in available:
+            available.append(label)
+    out_cols = result.columns
+    thunk = _thunk("DataFrame.assign", _assign_thunk, (lin, tuple(items), out_cols), out_cols, lin)
+    thunk.token = out_cols
+    result.__dict__[ATTRIBUTE] = (lineage_table.generation, thunk)
+    _count_or_log("DataFrame.assign", receiver, result, lin, thunk)
+    return True
+
+
+def _assign_thunk(lin: FrameLineage, items: tuple[tuple[Hashable, Any], ...], out_cols: Any) -> FrameLineage:
+    current = lin
+    for label, trace in items:
+        if trace is None:
+            current = R.set_column(current, label, R.EMPTY, value=None)
+        else:
+            current = _assign_traced(current, label, trace)
+    return _assign_labels(current, _column_labels(out_cols))
+
+
 def _r_assign(call: HookedCall, lin: FrameLineage | None, receiver: Any, out: Any) -> FrameLineage | None:
     current = lin
     for label, value in call.kwargs.items():
         if callable(value) and not isinstance(value, _FRAMES):
             if current is None:
                 continue
-            trace = trace_columns(value, list(current.columns), FRAME)
-            if trace.identity is not None:
-                origins = R.resolve(current, trace.identity)
-            else:
-                step = _traced_step(trace, f"assign({field_name(label)})")
-                origins = R.merge(*(R.chain(R.resolve(current, c), step) for c in trace.columns))
-            current = R.set_column(current, label, origins)
-            if trace.note:
-                current = current.with_note(f"assign({field_name(label)}): {trace.note}")
+            current = _assign_traced(current, label, trace_columns(value, list(current.columns), FRAME))
             continue
         value_lin = _any_lineage(value)
         if current is None:
@@ -983,10 +1033,7 @@ def _r_assign(call: HookedCall, lin: FrameLineage | None, receiver: Any, out: An
         current = R.set_column(current, label, R.values_of(value_lin), value=value_lin)
     if current is None:
         return None
-    labels = _labels(out)
-    if len(labels) == len(current.columns) and all(a == b for a, b in zip(labels, current.columns, strict=True)):
-        return current  # assign appends or replaces in place: the labels already match
-    return R.keep(current, labels)
+    return _assign_labels(current, _labels(out))
 
 
 def _rec_frame_setitem(call: HookedCall, result: Any) -> None:
@@ -2345,6 +2392,8 @@ def _fast_recorder(owner: Any, attribute: str, label: str, original: Any,
         return _deferring_method(label, original, rule, getattr(recorder, "logged", True))
     if owner is _DF and attribute == "__getitem__":
         return _fast_frame_getitem
+    if owner is _DF and attribute == "assign":
+        return _fast_assign
     if owner is _S and recorder is _rec_binary:
         return _fast_series_binary(label)
     return None

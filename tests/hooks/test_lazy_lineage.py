@@ -44,6 +44,7 @@ def test_hot_operations_store_thunks_that_evaluate_to_the_rule(tracking, tmp_pat
         "mask": df[df["b"] > 2],
         "concat": pd.concat([df, df], ignore_index=True),
         "merge": df.merge(df[["b", "c"]], on="b"),
+        "assign": df.assign(ab=lambda d: d["a"] * d["b"], same=lambda d: d["c"], one=1),
     }
     for name, result in results.items():
         assert isinstance(lineage_table.peek(result), Deferred), name
@@ -55,6 +56,10 @@ def test_hot_operations_store_thunks_that_evaluate_to_the_rule(tracking, tmp_pat
     assert _influences(lineage_table.get(results["mask"])) == {("b", "FILTER")}
     assert _sources(lineage_table.get(results["concat"]), "a") == {("a", "DIRECT", "IDENTITY")}
     assert ("b", "JOIN") in _influences(lineage_table.get(results["merge"]))
+    assigned = lineage_table.get(results["assign"])
+    assert _sources(assigned, "ab") == {("a", "DIRECT", "TRANSFORMATION"), ("b", "DIRECT", "TRANSFORMATION")}
+    assert _sources(assigned, "same") == {("c", "DIRECT", "IDENTITY")}
+    assert assigned.columns["one"] == {} and list(assigned.columns) == ["a", "b", "c", "ab", "same", "one"]
     for result in results.values():  # evaluated once, then kept
         assert not isinstance(lineage_table.peek(result), Deferred)
     tracking.disable()
