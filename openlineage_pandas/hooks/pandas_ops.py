@@ -543,13 +543,18 @@ def _plain(value: Any) -> Any:
     if isinstance(value, _PLAIN_TYPES):
         return value
     if isinstance(value, (list, tuple)):
-        if len(value) > _PLAIN_MAX or not all(isinstance(v, _PLAIN_TYPES) or _is_dtype(v) for v in value):
+        if len(value) > _PLAIN_MAX:
             return _MISSING
+        for item in value:  # a loop, not all(<generator>): this runs on every deferred call
+            if not isinstance(item, _PLAIN_TYPES) and not _is_dtype(item):
+                return _MISSING
         return list(value) if isinstance(value, list) else value
     if isinstance(value, dict):
-        if len(value) > _PLAIN_MAX or not all(isinstance(k, _PLAIN_TYPES) and (
-                isinstance(v, _PLAIN_TYPES) or _is_dtype(v)) for k, v in value.items()):
+        if len(value) > _PLAIN_MAX:
             return _MISSING
+        for key, item in value.items():
+            if not isinstance(key, _PLAIN_TYPES) or (not isinstance(item, _PLAIN_TYPES) and not _is_dtype(item)):
+                return _MISSING
         return dict(value)
     if _is_dtype(value):
         return value
