@@ -1803,6 +1803,10 @@ _GROUP_REDUCE = {
 }
 
 
+# Group methods whose rule reads only the spec, the result's labels and plain arguments: deferred when possible.
+_GROUP_DEFERRABLE = frozenset(_GROUP_REDUCE | _GROUP_MASKED | {"size", "agg", "aggregate"})
+
+
 def _rec_group_method(call: HookedCall, result: Any) -> None:
     gb = call.args[0]
     spec = _group_spec(gb)
@@ -1817,17 +1821,36 @@ def _rec_group_method(call: HookedCall, result: Any) -> None:
         return
     if not isinstance(result, _FRAMES):
         return
-    new = _group_result(spec, name, call, gb, result)
+    out: Any = result  # a DataFrame or Series (isinstance against the tuple would narrow it to `object`)
+    if name in _GROUP_DEFERRABLE and (type(out) is _DF or type(out) is _S):
+        plain = _plain_call(call)
+        if plain is not None:  # reductions and named aggregations: read only labels and plain arguments
+            series_out = type(out) is _S
+            shape = out.name if series_out else out.columns
+            thunk = _thunk(f"{spec.description}.{name}", _group_thunk, (spec, name, plain, series_out, shape),
+                           (shape,) if series_out else shape, spec.parent)
+            _store(result, thunk)
+            _count_or_log(f"{spec.description}.{name}", None, result, spec.parent, thunk)
+            return
+    series_out = isinstance(out, _S)
+    new = _group_result(spec, name, call, gb, _labels(out), series_out, out.name if series_out else None, out)
     if new is None:
         return
     _store(result, new)
     _log(f"{spec.description}.{name}", None, result, spec.parent, new)
 
 
-def _group_result(spec: R.GroupSpec, name: str, call: HookedCall, gb: Any, result: Any) -> FrameLineage | None:
-    series_out = isinstance(result, _S)
-    labels = _labels(result)
-    series_name = result.name if series_out else None
+def _group_thunk(spec: R.GroupSpec, name: str, call: HookedCall, series_out: bool, shape: Any) -> FrameLineage:
+    labels = [shape] if series_out else _column_labels(shape)
+    new = _group_result(spec, name, call, None, labels, series_out, shape if series_out else None, None)
+    if new is None:
+        raise ValueError(f"no deferred rule for groupby.{name}")
+    return new
+
+
+def _group_result(spec: R.GroupSpec, name: str, call: HookedCall, gb: Any, labels: list[Hashable],
+                  series_out: bool, series_name: Hashable, result: Any) -> FrameLineage | None:
+    """`gb` and `result` are None when deferred (only names in `_GROUP_DEFERRABLE` are, and they need neither)."""
     describe = f"{spec.description}.{name}"
     if name in _GROUP_REDUCE:
         return R.group_reduce(spec, labels, step=R.AGGREGATE, series_name=series_name,

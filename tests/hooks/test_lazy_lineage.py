@@ -137,3 +137,19 @@ def test_the_op_log_of_deferred_steps_is_filled_in_when_the_event_is_built(track
     assert ops["DataFrame.rename"]["columnsAdded"] == ["bee"] and ops["DataFrame.rename"]["columnsRemoved"] == ["b"]
     assert ops["DataFrame[columns]"]["columnsRemoved"] == ["c"]
     assert ops["DataFrame.dropna"]["rowsRemoved"] == 1
+
+
+def test_group_reductions_and_named_aggregations_are_deferred(tracking, tmp_path):
+    tracking.enable()
+    df = _read(tmp_path)
+    named = df.groupby("c").agg(total=("b", "sum"), top=("a", "max"))
+    series = df.groupby("c")["b"].sum()
+    custom = df.groupby("c").agg(lambda v: v.max())  # a function: evaluated at once, as before
+    assert isinstance(lineage_table.peek(named), Deferred) and isinstance(lineage_table.peek(series), Deferred)
+    assert not isinstance(lineage_table.peek(custom), Deferred)
+    total = lineage_table.get(named)
+    assert _sources(total, "total") == {("b", "DIRECT", "AGGREGATION")}
+    assert _sources(total, "top") == {("a", "DIRECT", "AGGREGATION")}
+    assert ("c", "GROUP_BY") in _influences(total)
+    assert _sources(lineage_table.get(series), "b") == {("b", "DIRECT", "AGGREGATION")}
+    tracking.disable()
