@@ -64,6 +64,9 @@ def enable(job_name: str | None = None, script_path: str | None = None) -> bool:
         from openlineage_pandas.hooks._patching import tracking
 
         tracking.on = _is_active()
+        from openlineage_pandas.provenance import deferred
+
+        deferred.eager = bool(settings.eager_lineage)
         instrument_all(tracking, column_lineage=settings.column_lineage)
         _install_exit_hooks()
         runs.start_process_run(settings, job_name=job_name, script_path=script_path or _main_script())

@@ -89,6 +89,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Track in-memory pandas operations for column-level lineage."),
     Setting("SOURCE_CODE", True, _parse_bool,
             "Attach the sourceCodeLocation job facet (git URL without credentials, SHA, branch, dirty)."),
+    Setting("EAGER_LINEAGE", False, _parse_bool,
+            "Evaluate column lineage at every operation instead of on first use: slower, but a rule error "
+            "shows up at the call that caused it (used for pandas' own test-suite)."),
     Setting("OPLOG_MAX_ENTRIES", 200, _parse_positive_int,
             "Operation-log entries kept in the run facet; the total count is kept when truncated."),
     Setting("FLUSH_TIMEOUT", 5.0, _parse_positive_float,

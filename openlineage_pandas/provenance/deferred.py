@@ -15,6 +15,9 @@ from openlineage_pandas.provenance.model import FrameLineage, over_approximate
 # long `for ...: df = df.op()` loop stays that of eager evaluation, and its memory one thunk per step up to here.
 MAX_DEPTH = 32
 
+# OPENLINEAGE_PANDAS_EAGER_LINEAGE: every thunk is evaluated as it is made (set by `enable()`).
+eager = False
+
 
 class Deferred:
     """`fn(*args)` evaluated once, on first use. Arguments that are themselves Deferred are evaluated first.
@@ -36,6 +39,8 @@ class Deferred:
         self.depth = depth
         self.token: object = None
         self.value: FrameLineage | None = None
+        if eager:
+            self.force()
 
     def force(self) -> FrameLineage:
         value = self.value

@@ -153,3 +153,19 @@ def test_group_reductions_and_named_aggregations_are_deferred(tracking, tmp_path
     assert ("c", "GROUP_BY") in _influences(total)
     assert _sources(lineage_table.get(series), "b") == {("b", "DIRECT", "AGGREGATION")}
     tracking.disable()
+
+
+def test_eager_mode_evaluates_every_thunk_at_the_call(tracking, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENLINEAGE_PANDAS_EAGER_LINEAGE", "1")
+    tracking.enable()
+    df = _read(tmp_path)
+    out = df.dropna().rename(columns={"b": "bee"})
+    pending = lineage_table.peek(out)
+    assert isinstance(pending, Deferred) and pending.value is not None and pending.args is None
+    assert _sources(lineage_table.get(out), "bee") == {("b", "DIRECT", "IDENTITY")}
+    tracking.disable()
+    monkeypatch.delenv("OPENLINEAGE_PANDAS_EAGER_LINEAGE")
+    tracking.enable()
+    assert isinstance(lineage_table.peek(_read(tmp_path).dropna()), Deferred)
+    assert lineage_table.peek(_read(tmp_path).dropna()).value is None
+    tracking.disable()

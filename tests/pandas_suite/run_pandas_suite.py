@@ -7,6 +7,7 @@ The subset (frame and series methods, reshape, groupby, io parsers) is sized to 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,9 +36,11 @@ def run_suite(modules: list[str], tracked: bool, workers: str, report: Path) -> 
         cmd += ["-n", workers]
     if tracked:
         cmd += ["-p", "openlineage_pandas.testing.pytest_plugin", "--openlineage-pandas"]
+    # tracked: lineage evaluated at every call, so a rule error surfaces in the test that triggers it
+    env = {**os.environ, "OPENLINEAGE_PANDAS_EAGER_LINEAGE": "1"} if tracked else None
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as cwd:
-        subprocess.run(cmd, cwd=cwd, check=False)
+        subprocess.run(cmd, cwd=cwd, check=False, env=env)
     elapsed = time.perf_counter() - start
     outcomes: dict[str, str] = {}
     for case in ET.parse(report).getroot().iter("testcase"):
