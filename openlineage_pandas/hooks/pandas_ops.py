@@ -27,7 +27,7 @@ from openlineage_pandas.hooks._patching import (
     hidden_from_warnings as _hidden_from_warnings,
 )
 from openlineage_pandas.provenance import rules_pandas as R
-from openlineage_pandas.provenance.deferred import MAX_DEPTH, Deferred, defer
+from openlineage_pandas.provenance.deferred import MAX_DEPTH, Deferred
 from openlineage_pandas.provenance.functrace import FRAME, ROW, trace_columns
 from openlineage_pandas.provenance.model import (
     AGGREGATION,
@@ -59,7 +59,6 @@ _DTYPES: tuple[type, ...] | None = None  # numpy and pandas dtype classes: plain
 _SERIES_GROUPBY: Any = None
 
 _get = lineage_table.get
-_peek = lineage_table.peek
 # GroupBy/Resampler -> GroupSpec, Rolling/Expanding/EWM -> WindowSpec, CategoricalAccessor -> its Series' lineage.
 _groups: WeakSideTable[R.GroupSpec] = WeakSideTable()
 _windows: WeakSideTable[R.WindowSpec] = WeakSideTable()
@@ -82,16 +81,6 @@ def lineage_for(obj: Any) -> FrameLineage | None:
         cols = obj.columns
         if lin.token is not cols:
             lin = _realign(obj, lin, cols)
-    return lin
-
-
-def _lineage_raw(obj: Any) -> Lineage | None:
-    """Like `lineage_for`, but a thunk stays a thunk (for rules that only hand their input on to a new one)."""
-    lin = _peek(obj)
-    if lin is None or type(lin) is not Deferred:
-        return lineage_for(obj) if lin is not None else None
-    if isinstance(obj, _DF) and lin.token is not obj.columns:
-        return lineage_for(obj)
     return lin
 
 
@@ -304,25 +293,13 @@ def _op(rule: Rule, *, log: bool = True, receiver_optional: bool = False,
     """A recorder for a method whose result (or, with inplace=True, the receiver) is a frame or Series.
 
     `deferrable` rules read nothing of the frames but their column labels (`_labels`, `_is_frame`) and plain
-    arguments: frame-to-frame calls with plain arguments then store a thunk instead of running the rule."""
+    arguments: `_hook` gives such DataFrame methods the fast path (`_deferring_method`), which stores a thunk over
+    the rule for exact DataFrames; this recorder handles every other call at once."""
 
     def record(call: HookedCall, result: Any) -> None:
         receiver = call.args[0]
         # pandas 3 returns `self` from some in-place methods (fillna), None from others
         inplace = always_inplace or (call.kwargs.get("inplace") is True and (result is None or result is receiver))
-        if deferrable and not inplace and result is not receiver and isinstance(result, _DF) \
-                and isinstance(receiver, _DF):
-            plain = _plain_call(call)
-            if plain is not None:
-                raw = _lineage_raw(receiver)
-                if raw is None:
-                    return
-                new_lin = defer(call.name, _run_rule, rule, plain, raw, _FrameShape(receiver.columns),
-                                _FrameShape(result.columns), labels=result.columns)
-                _store(result, new_lin)
-                if log:
-                    _log(call.name, receiver, result, raw, new_lin)
-                return
         # in place, the receiver has already changed: use the lineage it had before, not a re-aligned one
         lin = _get(receiver) if inplace else lineage_for(receiver)
         if lin is None and not receiver_optional:
@@ -378,11 +355,16 @@ def _fast_path_wrapper(label: str, original: Callable[..., Any], recorder: Calla
 
 
 def _tracked_entry(obj: Any) -> Any:
-    """The raw side-table value (lineage or thunk) of an exact DataFrame/Series, or None."""
+    """The raw side-table value (lineage or thunk) of an exact DataFrame/Series, or None. For a DataFrame whose
+    column axis is not the one the entry was made for (fresh from a reader, or relabelled behind our back), the
+    lineage is aligned first (`lineage_for`), so the value is always keyed by the frame's current labels."""
     entry = obj.__dict__.get(ATTRIBUTE)
     if entry is None or entry[0] != lineage_table.generation:
         return None
-    return entry[1]
+    lin = entry[1]
+    if type(obj) is _DF and lin.token is not obj.columns:
+        return lineage_for(obj)
+    return lin
 
 
 def _deferring_method(label: str, original: Any, rule: Rule, logged: bool) -> FastRecorder:
@@ -402,7 +384,7 @@ def _deferring_method(label: str, original: Any, rule: Rule, logged: bool) -> Fa
         plain_args = _plain_args(args) if len(args) > 1 else ()
         plain_kwargs = _plain_kwargs(kwargs) if kwargs else kwargs
         depth = lin.depth if type(lin) is Deferred and lin.value is None else 0
-        if lin.token is not cols or plain_args is None or plain_kwargs is None or depth >= MAX_DEPTH:
+        if plain_args is None or plain_kwargs is None or depth >= MAX_DEPTH:
             return False
         out_cols = result.columns
         thunk = Deferred(label, _run_plain_rule, (rule, label, original, plain_args, plain_kwargs, lin, cols,
@@ -446,7 +428,7 @@ def _fast_frame_getitem(args: tuple[Any, ...], kwargs: dict[str, Any], result: A
     if type(frame) is not _DF:
         return False
     lin = _tracked_entry(frame)
-    if lin is None or lin.token is not frame.columns:
+    if lin is None:
         return False
     kind = type(result)
     if kind is _S:
@@ -630,8 +612,6 @@ def _mask_lineage(key: Any, frame: Any, lin: FrameLineage | None) -> tuple[R.Ori
 
 def _rec_frame_getitem(call: HookedCall, result: Any) -> None:
     frame, key = call.args[0], call.args[1]
-    if _defer_frame_getitem(frame, key, result):
-        return
     lin = lineage_for(frame)
     key_tracked = not isinstance(key, _SCALARS) and (_get(key) is not None or callable(key))
     if lin is None and not key_tracked:
@@ -667,39 +647,6 @@ def _rec_frame_getitem(call: HookedCall, result: Any) -> None:
         name = "DataFrame[columns]"
     _store(result, new)
     _log(name, frame, result, lin, new)
-
-
-def _defer_frame_getitem(frame: Any, key: Any, result: Any) -> bool:
-    """The common selections of a tracked frame, as thunks: one column, a list of columns, a slice of rows, a
-    tracked boolean Series mask. False leaves the call to the eager path."""
-    if not isinstance(frame, _DF):
-        return False
-    lin = _lineage_raw(frame)
-    if lin is None:
-        return False
-    if type(result) is _S or isinstance(result, _S):
-        if not isinstance(key, _SCALARS) or not _hashable(key):
-            return False
-        _store(result, defer("DataFrame[column]", R.column, lin, key, result.name, labels=(result.name,)))
-        return True
-    if not isinstance(result, _DF):
-        return False
-    cols = result.columns
-    if isinstance(key, list) and all(isinstance(k, _SCALARS) for k in key):
-        new, name = defer("DataFrame[columns]", _keep_columns, lin, cols, labels=cols), "DataFrame[columns]"
-    elif isinstance(key, slice):
-        new, name = defer("DataFrame[rows]", _keep_columns, lin, cols, labels=cols), "DataFrame[rows]"
-    elif isinstance(key, _S) and key.dtype == bool:
-        key_lin = _lineage_raw(key)
-        if key_lin is None:
-            return False
-        new = defer("DataFrame[mask]", _filter_by_mask, lin, cols, key_lin, labels=cols)
-        name = "DataFrame[mask]"
-    else:
-        return False
-    _store(result, new)
-    _log(name, frame, result, lin, new)
-    return True
 
 
 def _keep_columns(lin: FrameLineage, cols: Any) -> FrameLineage:
@@ -991,7 +938,7 @@ def _fast_assign(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> 
         return False
     receiver = args[0]
     lin = _tracked_entry(receiver)
-    if lin is None or lin.token is not receiver.columns:
+    if lin is None:
         return False
     available = list(_column_labels(receiver.columns))
     items: list[tuple[Hashable, Any]] = []
@@ -1549,9 +1496,6 @@ def _defer_merge(call: HookedCall, left: Any, right: Any, result: Any, descripti
     left_lin, right_lin = _tracked_entry(left), _tracked_entry(right)
     if left_lin is None and right_lin is None:
         return True  # nothing tracked
-    if (left_lin is not None and left_lin.token is not left.columns) or \
-            (right_lin is not None and right_lin.token is not right.columns):
-        return False
     frames = (left, right)
     args = tuple(None if any(a is f for f in frames) else a for a in call.args)
     kwargs = {k: (None if any(v is f for f in frames) else v) for k, v in call.kwargs.items()}
@@ -1657,11 +1601,8 @@ def _defer_concat_rows(objs: Sequence[Any], result: Any, call: HookedCall) -> bo
             return False
         lin = _tracked_entry(obj)
         cols = obj.columns
-        if lin is not None:
-            if lin.token is not cols:
-                return False
-            if tracked is None or _depth(lin) > _depth(tracked):
-                tracked = lin  # the deepest chain decides when the thunk evaluates at once
+        if lin is not None and (tracked is None or _depth(lin) > _depth(tracked)):
+            tracked = lin  # the deepest chain decides when the thunk evaluates at once
         parts.append((lin, cols))
     if tracked is None:
         return True  # nothing tracked: nothing to record
@@ -2035,8 +1976,6 @@ def _rec_binary(call: HookedCall, result: Any) -> None:
         return
     left = call.args[0]
     right = call.args[1] if len(call.args) > 1 else call.kwargs.get("other")
-    if isinstance(result, _S) and isinstance(left, _S) and _defer_series_binary(call.name, left, right, result):
-        return
     left_lin = lineage_for(left)
     right_lin = _any_lineage(right)
     if left_lin is None and right_lin is None:
@@ -2053,23 +1992,6 @@ def _rec_binary(call: HookedCall, result: Any) -> None:
         _combine_per_label(result, left, right, right_lin)
     if isinstance(result, _DF):
         _log(call.name, left, result, left_lin, new)
-
-
-def _defer_series_binary(name: str, left: Any, right: Any, result: Any) -> bool:
-    """Series op scalar and Series op Series (neither a per-label reduction), as a thunk."""
-    if _per_label.get(left) is not None:
-        return False
-    left_lin = _lineage_raw(left)
-    if isinstance(right, _SCALARS):
-        right_lin = None
-    elif isinstance(right, _S) and _per_label.get(right) is None:
-        right_lin = _lineage_raw(right)
-    else:
-        return False
-    if left_lin is None and right_lin is None:
-        return True  # nothing tracked: nothing to record
-    _store(result, defer(name, _series_elementwise, left_lin, right_lin, result.name, labels=(result.name,)))
-    return True
 
 
 def _series_elementwise(left: FrameLineage | None, right: FrameLineage | None, name: Hashable) -> FrameLineage:
