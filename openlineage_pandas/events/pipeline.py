@@ -31,11 +31,18 @@ class EventPipeline:
         self._busy = False
 
     def submit(self, snapshot: RunSnapshot) -> None:
+        inline = False
         with self._cond:
-            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                self._start_worker()  # one worker at a time: it lives only while there is work
             self._queue.append(snapshot)
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                try:
+                    self._start_worker()  # one worker at a time: it lives only while there is work
+                except RuntimeError:  # no new threads at interpreter shutdown (Python >= 3.12): build here
+                    self._thread = None
+                    inline = True
             self._cond.notify_all()
+        if inline:
+            self.drain(0.0)
 
     def _start_worker(self) -> None:
         self._pid = os.getpid()
@@ -86,6 +93,11 @@ class EventPipeline:
                 self._cond.wait(remaining)
         return True
 
+    def pending(self) -> int:
+        """Snapshots queued or being built."""
+        with self._cond:
+            return len(self._queue) + int(self._busy)
+
 
 def build_and_send(snapshot: RunSnapshot) -> None:
     from openlineage_pandas.ol_imports import client_imported
@@ -98,11 +110,6 @@ def build_and_send(snapshot: RunSnapshot) -> None:
     event = guarded_call("event building", build_run_event, snapshot)
     if event is not None:
         get_emitter().emit(event)
-
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._queue) + int(self._busy)
 
 
 pipeline = EventPipeline()
