@@ -61,6 +61,8 @@ def suspended() -> Iterator[None]:
 
 # Called after a hooked call returned: (call, result) -> None. Must never raise (it is guarded anyway).
 Recorder = Callable[["HookedCall", Any], None]
+# The hottest methods' fast path: (args, kwargs, result) -> True when it recorded the call itself (no HookedCall).
+FastRecorder = Callable[[tuple[Any, ...], dict[str, Any], Any], bool]
 
 
 @dataclass(slots=True)
@@ -128,11 +130,13 @@ def hidden_from_warnings(fn: Any) -> Any:
 
 
 def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
-                 is_active: TrackingSwitch, method: bool = False) -> Callable[..., Any]:
+                 is_active: TrackingSwitch, method: bool = False, fast: FastRecorder | None = None
+                 ) -> Callable[..., Any]:
     """Wrap `original` so that, outermost per thread and while tracking is active, `recorder` sees the call.
 
     The user's call runs exactly once with the user's own arguments; its result or exception is returned
-    unchanged. A recorder failure is reported once and swallowed.
+    unchanged. A recorder failure is reported once and swallowed. `fast`, when given, sees the call first and
+    records the common case straight from the arguments (no `HookedCall`); `recorder` gets the rest.
     """
     target_position = 1 if method else 0
     guard = _guard
@@ -147,7 +151,8 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
             try:
                 if _safety.fault_injection:
                     fault_point("hooks")
-                recorder(HookedCall(name, args, kwargs, target_position, original), result)
+                if fast is None or not fast(args, kwargs, result):
+                    recorder(HookedCall(name, args, kwargs, target_position, original), result)
             except Exception as exc:  # never let lineage break the user's call
                 report_failure(f"hook {name}", exc)
             return result

@@ -12,16 +12,15 @@ import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from openlineage_pandas import safety as _safety
 from openlineage_pandas.hooks._patching import (
     _MISSING,
+    FastRecorder,
     HookedCall,
     Instrumentor,
     TrackingSwitch,
     _guard,
     _Patch,
     make_wrapper,
-    tracking,
 )
 from openlineage_pandas.hooks._patching import (
     hidden_from_warnings as _hidden_from_warnings,
@@ -44,7 +43,6 @@ from openlineage_pandas.provenance.model import (
 )
 from openlineage_pandas.provenance.registry import ATTRIBUTE, WeakSideTable, lineage_table
 from openlineage_pandas.run import OperationEntry, current_run
-from openlineage_pandas.safety import fault_point, report_failure
 
 Rule = Callable[[HookedCall, FrameLineage, Any, Any], "FrameLineage | None"]
 Lineage = FrameLineage | Deferred  # what the side table holds: lineage, or a thunk that computes it on first use
@@ -322,38 +320,6 @@ def _op(rule: Rule, *, log: bool = True, receiver_optional: bool = False,
     return record
 
 
-FastRecorder = Callable[[tuple[Any, ...], dict[str, Any], Any], bool]
-
-
-def _fast_path_wrapper(label: str, original: Callable[..., Any], recorder: Callable[[HookedCall, Any], None],
-                       fast: FastRecorder) -> Callable[..., Any]:
-    """`make_wrapper`'s contract for the hottest methods: `fast(args, kwargs, result)` records the common case
-    (usually as a thunk) straight from the arguments and answers True; otherwise `recorder` gets the call as
-    usual. On this path every extra call and allocation costs more than the lineage itself."""
-    guard, switch = _guard, tracking
-
-    @functools.wraps(original)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if guard.depth or not switch.on:
-            return original(*args, **kwargs)
-        guard.depth += 1
-        try:
-            result = original(*args, **kwargs)
-            try:
-                if _safety.fault_injection:
-                    fault_point("hooks")
-                if not fast(args, kwargs, result):
-                    recorder(HookedCall(label, args, kwargs, 1, original), result)
-            except Exception as exc:  # never let lineage break the user's call
-                report_failure(f"hook {label}", exc)
-            return result
-        finally:
-            guard.depth -= 1
-
-    wrapper.__openlineage_pandas_original__ = original  # type: ignore[attr-defined]
-    return wrapper
-
-
 def _tracked_entry(obj: Any) -> Any:
     """The raw side-table value (lineage or thunk) of an exact DataFrame/Series, or None. For a DataFrame whose
     column axis is not the one the entry was made for (fresh from a reader, or relabelled behind our back), the
@@ -549,22 +515,11 @@ def _is_dtype(value: Any) -> bool:
 
 def _plain_call(call: HookedCall) -> HookedCall | None:
     """A copy of `call` without the receiver's rows, when every other argument is plain; else None."""
-    args = call.args
-    copied: list[Any] = [None]
-    for value in args[1:]:
-        value = _plain(value)
-        if value is _MISSING:
-            return None
-        copied.append(value)
-    kwargs = call.kwargs
-    if kwargs:
-        kwargs = {}
-        for key, value in call.kwargs.items():
-            value = _plain(value)
-            if value is _MISSING:
-                return None
-            kwargs[key] = value
-    return HookedCall(call.name, tuple(copied), kwargs, call.target_position, call.original)
+    args = _plain_args(call.args) if len(call.args) > 1 else (None,)
+    kwargs = _plain_kwargs(call.kwargs) if call.kwargs else call.kwargs
+    if args is None or kwargs is None:
+        return None
+    return HookedCall(call.name, args, kwargs, call.target_position, call.original)
 
 
 def _keep(call: HookedCall, lin: FrameLineage, receiver: Any, out: Any) -> FrameLineage:
@@ -2557,7 +2512,8 @@ class PandasOpsInstrumentor(Instrumentor):
         if isinstance(owner, type) and not isinstance(raw, (staticmethod, classmethod)):
             fast = _fast_recorder(owner, attribute, label, current, recorder)
             if fast is not None:
-                wrapper = _hidden_from_warnings(_fast_path_wrapper(label, current, recorder, fast))
+                wrapper = _hidden_from_warnings(make_wrapper(label, current, recorder, self._is_active, method=True,
+                                                             fast=fast))
             else:
                 wrapper = _hidden_from_warnings(make_wrapper(label, current, recorder, self._is_active, method=True))
             chained = _CHAINED_MUTATORS.get(attribute) if _TEMPORARY_REFS and owner in _FRAMES else None
