@@ -101,13 +101,17 @@ def disable() -> None:
 
 
 def _flush() -> None:
-    from openlineage_pandas.delivery import get_emitter
+    from openlineage_pandas.delivery.emitter import existing_emitter
     from openlineage_pandas.events.pipeline import pipeline
+    from openlineage_pandas.events.process import event_process
     from openlineage_pandas.safety import guarded_call
 
-    emitter = get_emitter()
     guarded_call("event building", pipeline.drain, _build_timeout())
-    guarded_call("emission", emitter.flush, emitter.settings.flush_timeout)
+    if event_process.running:
+        guarded_call("emission", event_process.flush)
+    emitter = existing_emitter()
+    if emitter is not None:
+        guarded_call("emission", emitter.flush, emitter.settings.flush_timeout)
 
 
 def _main_script() -> str | None:
@@ -149,23 +153,30 @@ def _at_exit() -> None:
         from openlineage_pandas.safety import guarded_call
 
         guarded_call("event building", pipeline.drain, _build_timeout())
-        from openlineage_pandas.delivery.emitter import _emitter
+        from openlineage_pandas.events.process import event_process
 
-        if _emitter is not None:
-            from openlineage_pandas.safety import guarded_call
+        # the child flushes with its own deadline, then exits; the margin covers its start and spooling
+        guarded_call("emission", event_process.close, _flush_timeout() + 10.0)
+        from openlineage_pandas.delivery.emitter import existing_emitter
 
-            guarded_call("emission", _emitter.shutdown, _emitter.settings.flush_timeout)
+        emitter = existing_emitter()
+        if emitter is not None:
+            guarded_call("emission", emitter.shutdown, emitter.settings.flush_timeout)
 
 
 def _build_timeout() -> float:
     """How long exit waits for queued events to be built: local work (no network), so never less than 10 s,
     whatever the network flush deadline."""
+    return max(_flush_timeout(), 10.0)
+
+
+def _flush_timeout() -> float:
     from openlineage_pandas.config import ConfigError, Settings
 
     try:
-        return max(float(Settings.from_env().flush_timeout), 10.0)
+        return float(Settings.from_env().flush_timeout)
     except ConfigError:
-        return 10.0
+        return 5.0
 
 
 def _after_fork_in_child() -> None:

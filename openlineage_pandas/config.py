@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EAGER_LINEAGE", False, _parse_bool,
             "Evaluate column lineage at every operation instead of on first use: slower, but a rule error "
             "shows up at the call that caused it (used for pandas' own test-suite)."),
+    Setting("EVENT_WORKER", "process", _parse_choice(("process", "thread")),
+            "Where events are built and sent: a helper process started on first use (openlineage-python's import "
+            "and event building then run on another core), or a thread of this process."),
     Setting("OPLOG_MAX_ENTRIES", 200, _parse_positive_int,
             "Operation-log entries kept in the run facet; the total count is kept when truncated."),
     Setting("FLUSH_TIMEOUT", 5.0, _parse_positive_float,

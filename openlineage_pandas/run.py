@@ -10,7 +10,7 @@ import itertools
 import os
 import threading
 import traceback
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,6 +27,34 @@ MAX_LOGGED_COLUMNS = 50  # per operation-log entry, for columns added and remove
 NEW, RUNNING, COMPLETE, FAIL, ABORT = "NEW", "RUNNING", "COMPLETE", "FAIL", "ABORT"
 
 
+@dataclass(frozen=True, slots=True)
+class DtypeName:
+    """A dtype reduced to what an event says of it (its text and numpy kind): picklable without pandas, for the
+    event process."""
+
+    text: str
+    kind: str | None
+
+    @classmethod
+    def of(cls, dtype: Any) -> DtypeName:
+        if type(dtype) is cls:
+            return dtype  # type: ignore[no-any-return]
+        kind = getattr(dtype, "kind", None)
+        return cls(str(dtype), kind if isinstance(kind, str) else None)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class FacetSpec:
+    """A facet given as plain values, turned into openlineage-python's facet class when the event is built (so a
+    hook never imports openlineage-python on the user's thread). `kind` names the class in `events.facets`."""
+
+    kind: str
+    fields: dict[str, Any]
+
+
 @dataclass(slots=True)
 class DatasetRecord:
     """What one run knows of one dataset: schema, format, statistics, and (outputs) its column lineage."""
@@ -37,7 +65,7 @@ class DatasetRecord:
     row_count: int | None = None
     size_bytes: int | None = None
     lineage: FrameLineage | None = None
-    extra_facets: dict[str, Any] = field(default_factory=dict)
+    extra_facets: dict[str, Any] = field(default_factory=dict)  # facet objects or FacetSpec
     operation: str | None = None  # the call that read/wrote it, e.g. "pandas.read_csv"
 
     @property
@@ -107,15 +135,15 @@ class OperationLog:
         self._added = 0
         self._skips = itertools.count()
         self._reads = 0
+        # Read on every hooked operation: a plain attribute, and `skip` the counter's own C-level `__next__`.
+        self.full = max_entries <= 0
+        self.skip: Callable[[], object] = self._skips.__next__  # counts one operation whose entry was not built
 
     def add(self, entry: OperationEntry) -> None:
         self._added += 1
         if len(self.entries) < self.max_entries:
             self.entries.append(entry)
-
-    def skip(self) -> None:
-        """Count one operation whose entry was not built (the log is full)."""
-        next(self._skips)
+        self.full = len(self.entries) >= self.max_entries
 
     @property
     def total(self) -> int:
@@ -123,10 +151,6 @@ class OperationLog:
         skipped = taken - self._reads
         self._reads += 1
         return self._added + skipped
-
-    @property
-    def full(self) -> bool:
-        return len(self.entries) >= self.max_entries
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,9 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tracki
     store = tmp_path / "store"
     monkeypatch.setenv("OPENLINEAGE_PANDAS_DIR", str(store))
     monkeypatch.setenv("OPENLINEAGE_PANDAS_ON_ERROR", "raise")
+    # In-process tests see internal errors raised and read events right after disable(): events are built here.
+    # The event process (the default) is covered by tests/events/test_process.py and every subprocess test.
+    monkeypatch.setenv("OPENLINEAGE_PANDAS_EVENT_WORKER", "thread")
     monkeypatch.chdir(tmp_path)
     _reset_tracking_state()
     handle = Tracking(store)

@@ -458,6 +458,7 @@ class Emitter:
 
 
 _emitter: Emitter | None = None
+_custom_emitter = False  # installed with set_emitter(): events must then be built in this process
 _emitter_lock = threading.Lock()
 _instances: weakref.WeakSet[Emitter] = weakref.WeakSet()
 
@@ -485,7 +486,18 @@ def get_emitter(settings: Settings | None = None) -> Emitter:
 
 
 def set_emitter(emitter: Emitter | None) -> None:
-    """Replace the process-wide emitter (tests, integrations that bring their own client)."""
-    global _emitter
+    """Replace the process-wide emitter (tests, integrations that bring their own client); None goes back to the
+    default, built from the configuration on first use."""
+    global _emitter, _custom_emitter
     with _emitter_lock:
         _emitter = emitter
+        _custom_emitter = emitter is not None
+
+
+def custom_emitter_installed() -> bool:
+    return _custom_emitter
+
+
+def existing_emitter() -> Emitter | None:
+    """The process-wide emitter if one was built or installed (flushing must not build one just to flush it)."""
+    return _emitter

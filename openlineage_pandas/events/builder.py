@@ -23,7 +23,7 @@ def _dataset_facets(record: DatasetRecord) -> dict[str, Any]:
         "dataSource": F.datasource_facet(namespace),
         "storage": F.storage_facet(namespace, record.file_format),
     }
-    out.update(record.extra_facets)
+    out.update((key, F.from_spec(value)) for key, value in record.extra_facets.items())
     return out
 
 

@@ -175,6 +175,18 @@ class ModelDatasetFacet(DatasetFacet):
         return f"{SCHEMA_BASE}/ModelDatasetFacet.json#/$defs/ModelDatasetFacet"
 
 
+_FACETS_BY_KIND: dict[str, type[DatasetFacet]] = {"model": ModelDatasetFacet}
+
+
+def from_spec(facet: Any) -> Any:
+    """A facet object from a `FacetSpec` (anything else is already one)."""
+    from openlineage_pandas.run import FacetSpec
+
+    if isinstance(facet, FacetSpec):
+        return _FACETS_BY_KIND[facet.kind](**facet.fields, producer=PRODUCER)
+    return facet
+
+
 def _git(args: list[str], cwd: str) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=2, check=False)

@@ -1,5 +1,6 @@
-"""Builds events off the user's thread, in order: run snapshots queue up and one daemon worker turns them into
-RunEvents for the emitter, so neither openlineage-python's import nor event building sits on the user's path.
+"""Builds events off the user's thread, in order: run snapshots queue up and one daemon worker hands them to the
+event process (or, failing that, turns them into RunEvents for the emitter itself), so neither openlineage-python's
+import nor event building sits on the user's path.
 
 `drain()` (exit, `disable()`) waits until everything queued has been handed to the emitter.
 """
@@ -62,7 +63,7 @@ class EventPipeline:
                 snapshot = self._queue.popleft()
                 self._busy = True
             try:
-                build_and_send(snapshot)
+                deliver(snapshot)
             except BaseException as exc:  # the worker must outlive any failure, or later events would wait
                 from openlineage_pandas.safety import report_failure
 
@@ -82,7 +83,7 @@ class EventPipeline:
             thread = self._thread
             if self._queue and (thread is None or not thread.is_alive()):  # e.g. interpreter shutdown
                 while self._queue:
-                    build_and_send(self._queue.popleft())
+                    deliver(self._queue.popleft())
             while self._queue or self._busy:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -97,6 +98,15 @@ class EventPipeline:
         """Snapshots queued or being built."""
         with self._cond:
             return len(self._queue) + int(self._busy)
+
+
+def deliver(snapshot: RunSnapshot) -> None:
+    """Through the event process when it is wanted and up (`events/process.py`), else built and sent here."""
+    from openlineage_pandas.events.process import event_process, wanted
+
+    if wanted() and event_process.send(snapshot):
+        return
+    build_and_send(snapshot)
 
 
 def build_and_send(snapshot: RunSnapshot) -> None:

@@ -63,6 +63,7 @@ _windows: WeakSideTable[R.WindowSpec] = WeakSideTable()
 _accessors: WeakSideTable[FrameLineage] = WeakSideTable()
 # Series produced by a reduction over rows (`df.mean()`): column label of the frame -> that column's origins.
 _per_label: WeakSideTable[dict[Hashable, Any]] = WeakSideTable()
+_per_label_entries = _per_label._entries
 # label -> {parameter name: position in call.args}, computed once per callable (never inspect per call).
 _PARAMS: dict[str, dict[str, int]] = {}
 _PARAM_SOURCES: dict[str, tuple[Any, bool]] = {}  # label -> (function, is a method), for `_positions_of`
@@ -379,7 +380,7 @@ def _depth(lin: Lineage | None) -> int:
 
 
 def _thunk(label: str, fn: Callable[..., FrameLineage], args: tuple[Any, ...], labels: Any, base: Any) -> Deferred:
-    depth = _depth(base)
+    depth = base.depth if type(base) is Deferred and base.value is None else 0  # _depth, inlined: hot path
     thunk = Deferred(label, fn, args, labels, depth + 1)
     if depth >= MAX_DEPTH:
         thunk.force()
@@ -430,12 +431,13 @@ def _fast_series_binary(label: str) -> FastRecorder:
         if len(args) != 2 or kwargs or type(result) is not _S:
             return False
         left, right = args
-        if type(left) is not _S or _per_label.get(left) is not None:
+        per_label = _per_label_entries  # empty unless a per-label reduction is alive: skip the lookups then
+        if type(left) is not _S or (per_label and _per_label.get(left) is not None):
             return False
         left_lin = _tracked_entry(left)
         if isinstance(right, _SCALARS):
             right_lin = None
-        elif type(right) is _S and _per_label.get(right) is None:
+        elif type(right) is _S and not (per_label and _per_label.get(right) is not None):
             right_lin = _tracked_entry(right)
         else:
             return False

@@ -23,7 +23,7 @@ from openlineage_pandas.hooks.pickle_io import OBJECT_DESCRIBERS
 from openlineage_pandas.provenance import rules_ml as R
 from openlineage_pandas.provenance.model import EMPTY_ORIGINS, FrameLineage, field_name, over_approximate
 from openlineage_pandas.provenance.registry import WeakSideTable, lineage_table
-from openlineage_pandas.run import OperationEntry, current_run
+from openlineage_pandas.run import FacetSpec, OperationEntry, current_run
 from openlineage_pandas.safety import report_failure
 
 FIT_METHODS = ("fit", "partial_fit")
@@ -446,11 +446,6 @@ def describe_model(obj: Any) -> tuple[FrameLineage | None, list[tuple[Hashable, 
     base = sys.modules.get("sklearn.base")
     if base is None or not isinstance(obj, base.BaseEstimator):
         return None
-    from openlineage_pandas.ol_imports import client_imported
-
-    with client_imported():
-        from openlineage_pandas.events.facets import PRODUCER, ModelDatasetFacet
-
     est_lin = estimator_table.get(obj) or _untracked_estimator_lineage(obj)
     try:
         params = R.json_safe_params(obj.get_params(deep=True))
@@ -459,10 +454,9 @@ def describe_model(obj: Any) -> tuple[FrameLineage | None, list[tuple[Hashable, 
     features = est_lin.feature_names if est_lin is not None else \
         [str(n) for n in getattr(obj, "feature_names_in_", [])]
     targets = est_lin.target_names if est_lin is not None else []
-    facet = ModelDatasetFacet(modelClass=f"{type(obj).__module__}.{type(obj).__qualname__}",
-                              hyperParameters=params, featureNames=features, targetNames=targets,
-                              producer=PRODUCER)
-    facets = {MODEL_FACET_KEY: facet}
+    facet = FacetSpec("model", {"modelClass": f"{type(obj).__module__}.{type(obj).__qualname__}",
+                                "hyperParameters": params, "featureNames": features, "targetNames": targets})
+    facets: dict[str, Any] = {MODEL_FACET_KEY: facet}
     if est_lin is None:
         return None, [], facets
     colmap: R.ColumnMap | None = None
