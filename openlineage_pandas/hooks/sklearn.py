@@ -6,6 +6,7 @@ Each method is wrapped on the class that defines it once that class is complete 
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import sys
 import threading
@@ -274,11 +275,11 @@ def _notes_of(x_in: _Input | None) -> tuple[str, ...]:
     return x_in.lineage.notes if x_in is not None and x_in.lineage is not None else ()
 
 
-def _fit_recorder(y_param: str | None, partial: bool) -> Callable[[HookedCall, Any], None]:
+def _fit_recorder(func: Any, partial: bool) -> Callable[[HookedCall, Any], None]:
     def record(call: HookedCall, result: Any) -> None:
         est = call.receiver
         x_in = _describe_input(call.target, "x")
-        est_lin = _record_fit(est, x_in, call.argument(2, y_param) if y_param else None, partial)
+        est_lin = _record_fit(est, x_in, _y_argument(call, func), partial)
         _log(f"sklearn.{_class_name(est)}.{call.name.rsplit('.', 1)[-1]}", call.target, None, est_lin.features,
              _notes_of(x_in))
 
@@ -295,13 +296,13 @@ def _result_width(result: Any) -> int:
     return int(shape[1]) if isinstance(shape, tuple) and len(shape) == 2 else 1
 
 
-def _transform_recorder(method: str, y_param: str | None) -> Callable[[HookedCall, Any], None]:
+def _transform_recorder(method: str, func: Any) -> Callable[[HookedCall, Any], None]:
     def record(call: HookedCall, result: Any) -> None:
         est = call.receiver
         X = call.target
         x_in = _describe_input(X, "x")
         if method == "fit_transform":
-            _record_fit(est, x_in, call.argument(2, y_param) if y_param else None, partial=False)
+            _record_fit(est, x_in, _y_argument(call, func), partial=False)
         if result is X or result is None:
             return
         operation = f"sklearn.{_class_name(est)}.{method}"
@@ -382,13 +383,13 @@ def _prediction_labels(est: Any, est_lin: R.EstimatorLineage | None, method: str
     return [method]
 
 
-def _predict_recorder(method: str, y_param: str | None) -> Callable[[HookedCall, Any], None]:
+def _predict_recorder(method: str, func: Any) -> Callable[[HookedCall, Any], None]:
     def record(call: HookedCall, result: Any) -> None:
         est = call.receiver
         X = call.target
         x_in = _describe_input(X, "x")
         if method == "fit_predict":
-            _record_fit(est, x_in, call.argument(2, y_param) if y_param else None, partial=False)
+            _record_fit(est, x_in, _y_argument(call, func), partial=False)
         est_lin = estimator_table.get(est)
         if est_lin is None:
             est_lin = _untracked_estimator_lineage(est)
@@ -481,7 +482,16 @@ def _has(obj: Any, method: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- patching
+def _y_argument(call: HookedCall, func: Any) -> Any:
+    """The `y` a fit/transform/predict call was given, positionally or by its keyword."""
+    name = _param_name(func, 2)
+    return call.argument(2, name) if name else None
+
+
+@functools.lru_cache(maxsize=2048)
 def _param_name(func: Any, position: int) -> str | None:
+    """A positional parameter's name: `inspect.signature` runs on the method's first call, not when ~150
+    estimator methods are patched at import."""
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
@@ -491,13 +501,12 @@ def _param_name(func: Any, position: int) -> str | None:
 
 
 def _recorder_for(name: str, func: Any) -> Callable[[HookedCall, Any], None]:
-    y_param = _param_name(func, 2)
     if name in FIT_METHODS:
-        return _fit_recorder(y_param, partial=name == "partial_fit")
+        return _fit_recorder(func, partial=name == "partial_fit")
     if name in TRANSFORM_METHODS:
-        return _transform_recorder(name, y_param)
+        return _transform_recorder(name, func)
     if name in PREDICT_METHODS:
-        return _predict_recorder(name, y_param)
+        return _predict_recorder(name, func)
     return _inverse_recorder
 
 

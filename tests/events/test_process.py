@@ -183,3 +183,20 @@ def test_a_wrong_event_worker_value_names_the_variable_and_the_choices(value: st
     monkeypatch.setenv("OPENLINEAGE_PANDAS_EVENT_WORKER", value)
     with pytest.raises(ConfigError, match="OPENLINEAGE_PANDAS_EVENT_WORKER.*accepted values: process, thread"):
         Settings.from_env()
+
+
+def test_disable_returns_after_the_event_process_wrote_every_event(tmp_path: Path) -> None:
+    script = """
+    import json, pathlib
+    import pandas as pd
+    import openlineage_pandas
+
+    openlineage_pandas.enable()
+    pd.DataFrame({"a": [1, 2]}).to_csv("out.csv", index=False)
+    openlineage_pandas.disable()
+    lines = pathlib.Path("store/events.jsonl").read_text().splitlines()
+    print("after disable:", [json.loads(line)["eventType"] for line in lines])
+    """
+    result = _run(tmp_path, script, "process", use_run=False)
+    assert result.returncode == 0, result.stderr
+    assert "after disable: ['START', 'RUNNING', 'COMPLETE']" in result.stdout
