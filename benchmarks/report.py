@@ -116,6 +116,9 @@ def summarise_memory(raw: list[dict[str, Any]], conditions: Sequence[str]) -> di
                 "rss_delta_bytes": cp["rss_bytes"] - base["rss_bytes"],
                 "blocks_delta": cp["allocated_blocks"] - base["allocated_blocks"],
                 "gc_objects_delta": cp["gc_objects"] - base["gc_objects"],
+                # Arrow's memory pool (outside Python's allocator), when the process had pyarrow loaded
+                "arrow_pool_delta_bytes": (cp["arrow_pool_bytes"] - base["arrow_pool_bytes"]
+                                           if "arrow_pool_bytes" in cp and "arrow_pool_bytes" in base else None),
                 "tracker": cp["tracker"],
                 "elapsed_s": cp["elapsed_s"],
             })

@@ -144,12 +144,17 @@ def memory_snapshot(tracker: Tracker) -> dict[str, Any]:
     for _ in range(3):
         gc.collect()
     _malloc_trim()
-    return {
+    snapshot = {
         "rss_bytes": rss_bytes(),
         "allocated_blocks": sys.getallocatedblocks(),
         "gc_objects": len(gc.get_objects()),
         "tracker": tracker.counts(),
     }
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None:  # Arrow's own memory pool sits outside Python's allocator: RSS alone cannot tell
+        snapshot["arrow_pool_bytes"] = int(pyarrow.total_allocated_bytes())
+        snapshot["arrow_pool_backend"] = str(pyarrow.default_memory_pool().backend_name)
+    return snapshot
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -224,6 +224,11 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
 def main() -> int:
     # Ctrl-C reaches the whole process group: the parent decides when this process ends (end of its input).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "nice"):  # background work: where cores are contended, the user's program goes first
+        try:
+            os.nice(10)
+        except OSError:
+            pass
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing printed by a library may corrupt the acknowledgements
     from openlineage_pandas.config import ConfigError, Settings

@@ -1517,9 +1517,12 @@ def _str_or_none(value: Any) -> str | None:
 
 def _rec_concat(call: HookedCall, result: Any) -> None:
     objs = _arg(call, "objs")
-    if isinstance(objs, Mapping):
-        objs = list(objs.values())
-    if not isinstance(objs, (list, tuple)) or not isinstance(result, _FRAMES):
+    if type(objs) is not list and type(objs) is not tuple:  # the usual case first: Mapping's check is slow
+        if isinstance(objs, Mapping):
+            objs = list(objs.values())
+        elif not isinstance(objs, (list, tuple)):
+            return
+    if not isinstance(result, _FRAMES):
         return
     axis = _arg(call, "axis", 0)
     if axis in (0, "index") and type(result) is _DF and _defer_concat_rows(objs, result, call):

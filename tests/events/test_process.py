@@ -181,7 +181,7 @@ def test_a_wrong_event_worker_value_names_the_variable_and_the_choices(value: st
     from openlineage_pandas.config import ConfigError, Settings
 
     monkeypatch.setenv("OPENLINEAGE_PANDAS_EVENT_WORKER", value)
-    with pytest.raises(ConfigError, match="OPENLINEAGE_PANDAS_EVENT_WORKER.*accepted values: process, thread"):
+    with pytest.raises(ConfigError, match=r"OPENLINEAGE_PANDAS_EVENT_WORKER.*accepted values: process, thread"):
         Settings.from_env()
 
 
