@@ -65,6 +65,8 @@ class EventProcess:
         return self._proc is not None and self._pid == os.getpid() and self._proc.poll() is None
 
     def send(self, snapshot: RunSnapshot) -> bool:
+        if self._failed and self._pid == os.getpid():
+            return False  # given up on: not even worth pickling
         try:
             data = pickle.dumps(portable(snapshot), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # e.g. a column label that does not pickle: this one event is built here
@@ -117,7 +119,7 @@ class EventProcess:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 env=_child_environment(), close_fds=True)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # OSError, or RuntimeError at interpreter shutdown: build in-process instead
             self._give_up(f"it could not be started ({exc})")
             return None
         return self._proc
