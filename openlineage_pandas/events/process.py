@@ -2,7 +2,7 @@
 import (~0.25 s of CPU) and event building run on another core instead of competing with the user's thread.
 
 The parent (`EventProcess`, driven by the event pipeline's worker thread) pickles each snapshot into the child's
-stdin and waits for a one-byte acknowledgement; the child (`python -m openlineage_pandas.events.process`) builds
+stdin and waits for a one-byte acknowledgement; the child (`main()` below, in a fresh interpreter) builds
 the event and hands it to its own emitter: same configuration, same local store, spool and flush deadline. If the
 child cannot be started or dies, the parent warns once and builds the rest in-process, so no event is lost.
 """
@@ -117,7 +117,7 @@ class EventProcess:
             return self._proc
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [sys.executable, "-c", _child_command()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 env=_child_environment(), close_fds=True)
         except Exception as exc:  # OSError, or RuntimeError at interpreter shutdown: build in-process instead
             self._give_up(f"it could not be started ({exc})")
@@ -147,14 +147,20 @@ class EventProcess:
                     why)
 
 
+def _child_command() -> str:
+    """The child's program. This package's directory is appended to the child's path, last, so a package that
+    is importable here (a source checkout on PYTHONPATH or sys.path) is importable there too, while nothing
+    can shadow the standard library or the installed packages."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return f"import sys; sys.path.append({package_root!r}); from {MODULE} import main; sys.exit(main())"
+
+
 def _child_environment() -> dict[str, str]:
     from openlineage_pandas.config import Settings
 
     env = dict(os.environ)
     # Resolved now: the user's program may change directory before the child reads its settings.
     env["OPENLINEAGE_PANDAS_DIR"] = str(Settings.from_env().store_dir)
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     env.pop("PYTHONSTARTUP", None)
     return env
 
