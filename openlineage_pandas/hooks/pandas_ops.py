@@ -63,7 +63,6 @@ _windows: WeakSideTable[R.WindowSpec] = WeakSideTable()
 _accessors: WeakSideTable[FrameLineage] = WeakSideTable()
 # Series produced by a reduction over rows (`df.mean()`): column label of the frame -> that column's origins.
 _per_label: WeakSideTable[dict[Hashable, Any]] = WeakSideTable()
-_per_label_entries = _per_label._entries
 # label -> {parameter name: position in call.args}, computed once per callable (never inspect per call).
 _PARAMS: dict[str, dict[str, int]] = {}
 _PARAM_SOURCES: dict[str, tuple[Any, bool]] = {}  # label -> (function, is a method), for `_positions_of`
@@ -350,7 +349,7 @@ def _deferring_method(label: str, original: Any, rule: Rule, logged: bool) -> Fa
         cols = receiver.columns
         plain_args = _plain_args(args) if len(args) > 1 else ()
         plain_kwargs = _plain_kwargs(kwargs) if kwargs else kwargs
-        depth = lin.depth if type(lin) is Deferred and lin.value is None else 0
+        depth = _depth(lin)
         if plain_args is None or plain_kwargs is None or depth >= MAX_DEPTH:
             return False
         out_cols = result.columns
@@ -380,7 +379,7 @@ def _depth(lin: Lineage | None) -> int:
 
 
 def _thunk(label: str, fn: Callable[..., FrameLineage], args: tuple[Any, ...], labels: Any, base: Any) -> Deferred:
-    depth = base.depth if type(base) is Deferred and base.value is None else 0  # _depth, inlined: hot path
+    depth = _depth(base)
     thunk = Deferred(label, fn, args, labels, depth + 1)
     if depth >= MAX_DEPTH:
         thunk.force()
@@ -431,7 +430,7 @@ def _fast_series_binary(label: str) -> FastRecorder:
         if len(args) != 2 or kwargs or type(result) is not _S:
             return False
         left, right = args
-        per_label = _per_label_entries  # empty unless a per-label reduction is alive: skip the lookups then
+        per_label = _per_label.entries  # empty unless a per-label reduction is alive: skip the lookups then
         if type(left) is not _S or (per_label and _per_label.get(left) is not None):
             return False
         left_lin = _tracked_entry(left)

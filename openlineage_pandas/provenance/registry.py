@@ -23,11 +23,12 @@ class WeakSideTable(Generic[V]):
     """id(obj) -> (weakref(obj), value); entries vanish when the object is collected."""
 
     def __init__(self) -> None:
-        self._entries: dict[int, tuple[weakref.ref[Any], V]] = {}
+        # id(obj) -> (weakref, value). Public for reading only: hot paths test it for emptiness without a call.
+        self.entries: dict[int, tuple[weakref.ref[Any], V]] = {}
         self._lock = threading.Lock()
 
     def _make_remover(self, key: int) -> Any:
-        entries = self._entries
+        entries = self.entries
 
         def remove(ref: weakref.ref[Any]) -> None:
             current = entries.get(key)
@@ -44,27 +45,27 @@ class WeakSideTable(Generic[V]):
         except TypeError:
             return False
         with self._lock:
-            self._entries[key] = (ref, value)
+            self.entries[key] = (ref, value)
         return True
 
     def get(self, obj: Any) -> V | None:
-        entry = self._entries.get(id(obj))
+        entry = self.entries.get(id(obj))
         if entry is None or entry[0]() is not obj:
             return None
         return entry[1]
 
     def discard(self, obj: Any) -> None:
         with self._lock:
-            entry = self._entries.get(id(obj))
+            entry = self.entries.get(id(obj))
             if entry is not None and entry[0]() is obj:
-                del self._entries[id(obj)]
+                del self.entries[id(obj)]
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries)
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self.entries.clear()
 
 
 class LineageTable(WeakSideTable[Any]):
@@ -95,7 +96,7 @@ class LineageTable(WeakSideTable[Any]):
             if entry is None or entry[0] != self.generation:
                 return None
             return entry[1]
-        weak = self._entries.get(id(obj))
+        weak = self.entries.get(id(obj))
         if weak is None or weak[0]() is not obj:
             return None
         return weak[1]
