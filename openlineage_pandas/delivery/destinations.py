@@ -47,6 +47,7 @@ class Outcome(Enum):
     DELIVERED = "delivered"
     REJECTED = "rejected"  # the backend refused this event: retrying cannot help
     FAILED = "failed"  # unreachable, timed out, 5xx...: keep the event and try again later
+    NOT_SENT = "not sent"  # the flush deadline had passed before a first try: says nothing about the backend
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Destination:
 
     def send_with_retry(self, payload: Any, deadline: float | None = None) -> Result:
         """Up to ATTEMPTS tries with a short pause, all within `deadline` (a time.monotonic() value)."""
-        result = Result(Outcome.FAILED, message="flush deadline reached before sending")
+        result = Result(Outcome.NOT_SENT, message="flush deadline reached before sending")
         for attempt in range(ATTEMPTS):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:

@@ -133,6 +133,12 @@ class _Lane:
         with self.cond:
             if self.closed:  # the flush deadline passed mid-send; shutdown already spooled this item
                 return False
+            if result.outcome is Outcome.NOT_SENT:
+                # Only shutdown sets a deadline, and it is past: the item stays in flight for shutdown's close(),
+                # which spools it with the queue and reports the deadline (the backend is not to blame).
+                while not self.closed:
+                    self.cond.wait()
+                return False
             self.inflight = None
             self.pending -= 1
             self.cond.notify_all()

@@ -115,6 +115,32 @@ def test_slow_backend_shutdown_keeps_the_flush_deadline_and_spools_the_rest(
     assert_all_delivered_in_order(events, slow.accepted() + fast.accepted(), max_duplicates=1)
 
 
+def test_a_send_the_deadline_cut_before_it_started_blames_the_deadline_not_the_backend(
+        store: Path, marquez: Callable[..., ContractServer], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # The race at exit: shutdown's deadline has passed when a sender picks up its next event. Forced here by
+    # setting the lane's deadline in the past before anything is sent.
+    server = marquez()
+    emitter = make_emitter(monkeypatch, server.url, FLUSH_TIMEOUT="1")
+    events = run_events("a", n_running=1)
+    emitter.emit(events[0])
+    assert emitter.flush(5)
+    lane = emitter._lanes()[0]
+    with lane.cond:
+        lane.deadline = time.monotonic() - 1
+    with caplog.at_level(logging.WARNING, logger="openlineage_pandas"):
+        for event in events[1:]:
+            emitter.emit(event)
+        time.sleep(0.3)  # the sender takes the next event and finds the deadline gone
+        assert lane.down_reason is None
+        emitter.shutdown(0.2)
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("is not accepting events" in m for m in messages), messages
+    assert any("were not delivered within the 0.2 s flush deadline" in m for m in messages), messages
+    assert [key(e) for e in spooled(store)] == [key(e) for e in events[1:]]
+    assert [key(e) for e in server.accepted()] == [key(events[0])]
+
+
 def test_queue_overflow_spools_without_reordering(store: Path, marquez: Callable[..., ContractServer],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     slow = marquez(delay=0.3)
