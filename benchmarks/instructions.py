@@ -81,7 +81,8 @@ def _callgrind(command: list[str], env: dict[str, str], cwd: Path, marked: bool 
 
 def _env(store: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "PYTHONDONTWRITEBYTECODE"))}
-    env.update({"OPENBLAS_NUM_THREADS": "1", "OPENLINEAGE_PANDAS_DIR": str(store), **extra})
+    # a fixed hash seed: set and dict layouts (and so instruction counts) repeat from one process to the next
+    env.update({"OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "OPENLINEAGE_PANDAS_DIR": str(store), **extra})
     return env
 
 
@@ -96,6 +97,7 @@ def cmd_ops(args: argparse.Namespace) -> None:
             with tempfile.TemporaryDirectory() as scratch:
                 env = _env(Path(scratch) / "store", BENCH_CACHE=str(cache),
                            OPENLINEAGE_PANDAS_EVENT_WORKER=args.event_worker,
+                           OPENLINEAGE_PANDAS_SPEEDUPS="false" if args.pure_python else "true",
                            INSTRUCTIONS_SOURCE=args.source or "")
                 count = _callgrind([sys.executable, __file__, "_inner", condition, op, str(CALLS), str(args.rows)],
                                    env, Path(scratch), marked=True)
@@ -141,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     ops_parser.add_argument("--rows", type=int, default=1000)
     ops_parser.add_argument("--event-worker", default="thread", choices=("thread", "process"),
                             help="the per-op path is the same either way; thread keeps the count deterministic")
+    ops_parser.add_argument("--pure-python", action="store_true",
+                            help="the pure-Python hot path (OPENLINEAGE_PANDAS_SPEEDUPS=false) instead of the compiled one")
     ops_parser.add_argument("--source", default="", help="measure the package in this checkout instead "
                             "(e.g. `git worktree add /tmp/old <commit>`, then --source /tmp/old)")
     ops_parser.set_defaults(run=cmd_ops)

@@ -95,6 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EVENT_WORKER", "process", _parse_choice(("process", "thread")),
             "Where events are built and sent: a helper process started on first use (openlineage-python's import "
             "and event building then run on another core), or a thread of this process."),
+    Setting("SPEEDUPS", True, _parse_bool,
+            "Run the hot path of hooked calls (guard, wrapper, method descriptor) compiled when the extension was "
+            "built at install; false runs the pure-Python fallback (same results, slower). Read at import."),
     Setting("OPLOG_MAX_ENTRIES", 200, _parse_positive_int,
             "Operation-log entries kept in the run facet; the total count is kept when truncated."),
     Setting("FLUSH_TIMEOUT", 5.0, _parse_positive_float,
@@ -112,6 +115,13 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_KEY = {s.key: s for s in SETTINGS}
 
 
+def setting(key: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting's value from the environment (ConfigError naming the variable when it is invalid)."""
+    entry = _BY_KEY[key]
+    raw = (os.environ if environ is None else environ).get(entry.env_name)
+    return entry.default if raw is None else entry.parse(entry.env_name, raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved project settings; build with `Settings.from_env()`."""
@@ -120,12 +130,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for setting in SETTINGS:
-            raw = env.get(setting.env_name)
-            values[setting.key] = setting.default if raw is None else setting.parse(setting.env_name, raw)
-        return cls(values)
+        return cls({entry.key: setting(entry.key, environ) for entry in SETTINGS})
 
     def __getattr__(self, item: str) -> Any:
         key = item.upper()

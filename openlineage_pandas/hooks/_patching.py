@@ -1,6 +1,8 @@
 """Reversible monkey-patching with a per-thread reentrancy guard: the one mechanism every hook uses.
 
 `Instrumentor.patch` remembers the exact original object so `uninstrument()` restores it (identity, not a copy).
+The guard, the tracking switch and the wrapper run compiled (`_speedups.c`) when that extension was built and
+`OPENLINEAGE_PANDAS_SPEEDUPS` is not false; the Python definitions here are the fallback, with the same behaviour.
 """
 
 from __future__ import annotations
@@ -13,22 +15,40 @@ import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from openlineage_pandas import safety as _safety
-from openlineage_pandas.safety import fault_point, report_failure
+from openlineage_pandas.config import ConfigError, setting
+from openlineage_pandas.safety import fault_point, log, report_failure
 
 _MISSING = object()
+
+
+def _load_speedups() -> ModuleType | None:
+    """The compiled hot path, or None: not built (no C compiler at install) or switched off by the setting."""
+    try:
+        wanted = setting("SPEEDUPS")
+    except ConfigError as exc:
+        log.warning("openlineage-pandas: %s; using the default (true)", exc)
+        wanted = True
+    if not wanted:
+        return None
+    try:
+        from openlineage_pandas.hooks import _speedups
+    except ImportError:
+        return None
+    return _speedups
+
+
+speedups = _load_speedups()
 
 
 class _GuardState(threading.local):
     depth: int = 0
 
 
-_guard = _GuardState()
-
-
-class TrackingSwitch:
+class _TrackingSwitch:
     """Whether hooks record. Read on every hooked call (and by pandas' internal attribute lookups of hooked
     methods), so it is an attribute read rather than a function call; calling it answers the same."""
 
@@ -40,6 +60,13 @@ class TrackingSwitch:
     def __call__(self) -> bool:
         return self.on
 
+
+if TYPE_CHECKING or speedups is None:
+    TrackingSwitch = _TrackingSwitch
+    _guard: Any = _GuardState()
+else:
+    TrackingSwitch = speedups.TrackingSwitch
+    _guard = speedups.guard
 
 tracking = TrackingSwitch()
 
@@ -139,6 +166,11 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
     records the common case straight from the arguments (no `HookedCall`); `recorder` gets the rest.
     """
     target_position = 1 if method else 0
+    if speedups is not None:
+        compiled = speedups.Wrapper(name, original, recorder, is_active, target_position, fast)
+        functools.update_wrapper(compiled, original)
+        compiled.__openlineage_pandas_original__ = original
+        return compiled
     guard = _guard
 
     @functools.wraps(original)
@@ -169,6 +201,10 @@ def _hidden_wrapper_code(code: Any) -> Any:
     if hidden is None:
         hidden = _hidden_codes[code] = code.replace(co_filename=HIDDEN_FRAME_FILE)
     return hidden
+
+
+if speedups is not None:
+    speedups.configure(HookedCall, report_failure, functools.partial(fault_point, "hooks"), vars(_safety))
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ import inspect
 import sys
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openlineage_pandas.hooks._patching import (
     _MISSING,
@@ -21,6 +21,7 @@ from openlineage_pandas.hooks._patching import (
     _guard,
     _Patch,
     make_wrapper,
+    speedups,
 )
 from openlineage_pandas.hooks._patching import (
     hidden_from_warnings as _hidden_from_warnings,
@@ -2350,8 +2351,8 @@ def _param_positions(func: Any, method: bool) -> dict[str, int]:
     return out
 
 
-class _HookedMethod:
-    """The class attribute standing for a hooked method.
+class _PyHookedMethod:
+    """The class attribute standing for a hooked method (pure-Python fallback of `_speedups.HookedMethod`).
 
     Called from user code while tracking is on, it is the recording wrapper. Reached from inside pandas (the
     per-thread guard is up), it is the plain original, so pandas' internal calls add no stack frame and no
@@ -2413,20 +2414,30 @@ def _chained_checks() -> tuple[Any, dict[str, str], type[Warning]] | None:
     return common, messages, ChainedAssignmentError
 
 
-def _temporary_refcount() -> int:
-    """The reference count a descriptor's __get__ sees for a temporary receiver on this Python (0 when it cannot
-    be told from a named one), measured once with a probe of the same shape."""
+class _PyRefcountProbe:
+    """What `_PyHookedMethod.__get__` sees as a receiver's reference count (`_speedups.RefcountProbe` measures
+    the compiled descriptor's)."""
+
+    def __init__(self, seen: list[int], returned: Any) -> None:
+        self.seen, self.returned = seen, returned
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is not None:
+            self.seen.append(sys.getrefcount(obj))
+        return self.returned
+
+
+def _temporary_refcount(probe: Any) -> int:
+    """The reference count the hooked-method descriptor sees for a temporary receiver on this Python (0 when it
+    cannot be told from a named one), measured once with a `probe` descriptor in the same places."""
     seen: list[int] = []
 
-    class Probe:
-        def __get__(self, obj: Any, objtype: Any = None) -> Any:
-            if obj is not None:
-                seen.append(sys.getrefcount(obj))
-            return lambda *args: None
+    def ignore(*args: Any) -> None:
+        return None
 
     class Owner:
-        __setitem__ = Probe()
-        update = Probe()
+        __setitem__ = probe(seen, ignore)
+        update = probe(seen, ignore)
 
     def measure() -> None:
         Owner()[0] = 1
@@ -2442,7 +2453,14 @@ def _temporary_refcount() -> int:
     return 0
 
 
-_TEMPORARY_REFS = _temporary_refcount()
+if TYPE_CHECKING or speedups is None:
+    _HookedMethod = _PyHookedMethod
+    _TEMPORARY_REFS = _temporary_refcount(_PyRefcountProbe)
+else:
+    _HookedMethod = speedups.HookedMethod
+    _TEMPORARY_REFS = _temporary_refcount(speedups.RefcountProbe)
+    # a mutator reached from a temporary: (hooked, obj) -> partial(_chained_call, hooked, obj), as the fallback does
+    speedups.configure_chained(functools.partial(functools.partial, _chained_call), _TEMPORARY_REFS)
 # Mutators pandas checks for chained assignment by counting references.
 _CHAINED_MUTATORS = {
     "__setitem__": "setitem", "update": "update", **dict.fromkeys(
