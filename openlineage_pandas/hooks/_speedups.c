@@ -339,6 +339,7 @@ static PyMethodDef wrapper_methods[] = {
 
 static PyMemberDef wrapper_members[] = {
     {"original", T_OBJECT, offsetof(WrapperObject, original), READONLY},
+    {"fast", T_OBJECT, offsetof(WrapperObject, fast), READONLY},
     {NULL},
 };
 
@@ -523,6 +524,651 @@ static PyTypeObject ProbeType = {
     .tp_descr_get = probe_get,
 };
 
+/* ------------------------------------------------------------------------------------------------ fast recorders */
+
+/* The hottest fast recorders of pandas_ops (a deferrable DataFrame method, `DataFrame.__getitem__`, a Series
+ * operator), compiled for their common case. The Python closure each is built from stays the specification:
+ * anything else (a lineage keyed by stale labels, arguments that are not plain builtins, a per-label reduction
+ * in play, ...) is handed to it untouched, before anything was changed. */
+
+/* Set by configure_pandas() when pandas is bound. */
+static PyObject *frame_type = NULL;         /* pandas.DataFrame */
+static PyObject *series_type = NULL;        /* pandas.Series */
+static PyObject *lineage_attribute = NULL;  /* registry.ATTRIBUTE */
+static PyObject *lineage_table = NULL;      /* registry.lineage_table: its `generation` */
+static PyObject *deferred_type = NULL;      /* provenance.deferred.Deferred */
+static PyObject *run_plain_rule = NULL;     /* pandas_ops._run_plain_rule */
+static PyObject *count_or_log = NULL;       /* pandas_ops._count_or_log */
+static PyObject *column_rule = NULL;        /* rules_pandas.column */
+static PyObject *keep_columns = NULL;       /* pandas_ops._keep_columns */
+static PyObject *filter_by_mask = NULL;     /* pandas_ops._filter_by_mask */
+static PyObject *series_elementwise = NULL; /* pandas_ops._series_elementwise */
+static PyObject *per_label_entries = NULL;  /* pandas_ops._per_label.entries (a dict, emptied but never replaced) */
+static PyObject *label_column = NULL, *label_columns = NULL, *label_mask = NULL;
+static long max_depth = 0;
+static PyObject *str_generation, *str_columns, *str_token, *str_value, *str_depth, *str_inplace, *str_name,
+    *str_dtype, *str_force;
+
+#define PLAIN_MAX 256
+
+enum { DEFERRING, FRAME_GETITEM, SERIES_BINARY };
+
+typedef struct {
+    PyObject_HEAD
+    int kind;
+    PyObject *label;
+    PyObject *original; /* DEFERRING: the method, for the rule's HookedCall */
+    PyObject *rule;     /* DEFERRING: the lineage rule */
+    PyObject *fallback;
+    char logged;
+    vectorcallfunc vectorcall;
+} RecorderObject;
+
+/* The outcome of a compiled step: done (answer set), hand the call to the fallback, or an exception. */
+enum { DONE, FALL_BACK, FAILED };
+
+static int is_plain_scalar(PyObject *value) {
+    return PyUnicode_CheckExact(value) || PyLong_CheckExact(value) || PyFloat_CheckExact(value) ||
+           PyBool_Check(value) || value == Py_None || PyBytes_CheckExact(value) || PyType_Check(value);
+}
+
+/* _plain(): a plain copy of `value` (new reference), or NULL without an exception when the fallback decides. */
+static PyObject *plain_copy(PyObject *value) {
+    if (is_plain_scalar(value)) {
+        return Py_NewRef(value);
+    }
+    if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {
+        Py_ssize_t size = PySequence_Fast_GET_SIZE(value);
+        if (size > PLAIN_MAX) {
+            return NULL;
+        }
+        PyObject **items = PySequence_Fast_ITEMS(value);
+        for (Py_ssize_t i = 0; i < size; i++) {
+            if (!is_plain_scalar(items[i])) {
+                return NULL;
+            }
+        }
+        return PyList_CheckExact(value) ? PyList_GetSlice(value, 0, size) : Py_NewRef(value);
+    }
+    if (PyDict_CheckExact(value)) {
+        if (PyDict_GET_SIZE(value) > PLAIN_MAX) {
+            return NULL;
+        }
+        Py_ssize_t pos = 0;
+        PyObject *key, *item;
+        while (PyDict_Next(value, &pos, &key, &item)) {
+            if (!is_plain_scalar(key) || !is_plain_scalar(item)) {
+                return NULL;
+            }
+        }
+        return PyDict_Copy(value);
+    }
+    return NULL;
+}
+
+/* _tracked_entry() of an exact DataFrame or Series: *lin (new reference) or NULL when untracked; *generation (new
+ * reference) the table's current one. FALL_BACK for a frame whose lineage is keyed by other labels. */
+static int tracked_entry(PyObject *obj, PyObject **lin, PyObject **generation) {
+    *lin = NULL;
+    *generation = PyObject_GetAttr(lineage_table, str_generation);
+    if (*generation == NULL) {
+        return FAILED;
+    }
+    PyObject *namespace = PyObject_GenericGetDict(obj, NULL);
+    if (namespace == NULL) {
+        return FAILED;
+    }
+    PyObject *entry = PyDict_GetItemWithError(namespace, lineage_attribute);
+    if (entry == NULL) {
+        Py_DECREF(namespace);
+        return PyErr_Occurred() ? FAILED : DONE;
+    }
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2) {
+        Py_DECREF(namespace);
+        return FALL_BACK;
+    }
+    int current = PyObject_RichCompareBool(PyTuple_GET_ITEM(entry, 0), *generation, Py_EQ);
+    if (current <= 0) { /* < 0: error; 0: left over from before a reset, i.e. untracked */
+        Py_DECREF(namespace);
+        return current < 0 ? FAILED : DONE;
+    }
+    PyObject *found = Py_NewRef(PyTuple_GET_ITEM(entry, 1));
+    Py_DECREF(namespace);
+    if ((PyObject *)Py_TYPE(obj) == frame_type) {
+        PyObject *cols = PyObject_GetAttr(obj, str_columns);
+        PyObject *token = cols != NULL ? PyObject_GetAttr(found, str_token) : NULL;
+        Py_XDECREF(cols);
+        Py_XDECREF(token);
+        if (token == NULL) {
+            Py_DECREF(found);
+            return FAILED;
+        }
+        if (token != cols) { /* relabelled behind our back: lineage_for() realigns, in the fallback */
+            Py_DECREF(found);
+            return FALL_BACK;
+        }
+    }
+    *lin = found;
+    return DONE;
+}
+
+/* _depth(): how many unevaluated steps stand behind `lin`; -1 on error. */
+static long chain_depth(PyObject *lin) {
+    if (lin == NULL || (PyObject *)Py_TYPE(lin) != deferred_type) {
+        return 0;
+    }
+    PyObject *value = PyObject_GetAttr(lin, str_value);
+    if (value == NULL) {
+        return -1;
+    }
+    Py_DECREF(value);
+    if (value != Py_None) {
+        return 0;
+    }
+    PyObject *depth = PyObject_GetAttr(lin, str_depth);
+    if (depth == NULL) {
+        return -1;
+    }
+    long result = PyLong_AsLong(depth);
+    Py_DECREF(depth);
+    return result;
+}
+
+/* Deferred(label, fn, args, labels, depth + 1), with `token` set when given. */
+static PyObject *new_thunk(PyObject *label, PyObject *fn, PyObject *args, PyObject *labels, long depth,
+                           PyObject *token) {
+    PyObject *next_depth = PyLong_FromLong(depth + 1);
+    if (next_depth == NULL) {
+        return NULL;
+    }
+    PyObject *deferred_args[5] = {label, fn, args, labels, next_depth};
+    PyObject *thunk = PyObject_Vectorcall(deferred_type, deferred_args, 5, NULL);
+    Py_DECREF(next_depth);
+    if (thunk != NULL && token != NULL && PyObject_SetAttr(thunk, str_token, token) < 0) {
+        Py_CLEAR(thunk);
+    }
+    return thunk;
+}
+
+/* _thunk(): a thunk over `base`'s chain, evaluated at once when that chain is MAX_DEPTH long. */
+static PyObject *chained_thunk(PyObject *label, PyObject *fn, PyObject *args, PyObject *labels, PyObject *base) {
+    long depth = chain_depth(base);
+    if (depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *thunk = new_thunk(label, fn, args, labels, depth, NULL);
+    if (thunk != NULL && depth >= max_depth) {
+        PyObject *value = PyObject_CallMethodNoArgs(thunk, str_force);
+        if (value == NULL) {
+            Py_CLEAR(thunk);
+        }
+        Py_XDECREF(value);
+    }
+    return thunk;
+}
+
+/* result.__dict__[ATTRIBUTE] = (generation, thunk) */
+static int store(PyObject *result, PyObject *generation, PyObject *thunk) {
+    PyObject *stored = PyTuple_Pack(2, generation, thunk);
+    if (stored == NULL) {
+        return -1;
+    }
+    int failed = PyObject_GenericSetAttr(result, lineage_attribute, stored);
+    Py_DECREF(stored);
+    return failed;
+}
+
+static int log_operation(PyObject *label, PyObject *before, PyObject *after, PyObject *lin, PyObject *thunk) {
+    PyObject *log_args[5] = {label, before, after, lin, thunk};
+    PyObject *none = PyObject_Vectorcall(count_or_log, log_args, 5, NULL);
+    Py_XDECREF(none);
+    return none == NULL ? -1 : 0;
+}
+
+/* pandas_ops._deferring_method's `fast`. */
+static int record_deferring(RecorderObject *self, PyObject *arguments, PyObject *kwargs, PyObject *result,
+                            PyObject **answer) {
+    PyObject *receiver = PyTuple_GET_ITEM(arguments, 0);
+    if ((PyObject *)Py_TYPE(result) != frame_type || (PyObject *)Py_TYPE(receiver) != frame_type ||
+        result == receiver) {
+        *answer = Py_NewRef(Py_False);
+        return DONE;
+    }
+    PyObject *inplace = PyDict_GetItemWithError(kwargs, str_inplace);
+    if (inplace == Py_True) {
+        *answer = Py_NewRef(Py_False);
+        return DONE;
+    }
+    if (inplace == NULL && PyErr_Occurred()) {
+        return FAILED;
+    }
+    PyObject *lin, *generation, *cols = NULL, *plain_args = NULL, *plain_kwargs = NULL, *out_cols = NULL;
+    PyObject *thunk_args = NULL, *thunk = NULL;
+    int outcome = tracked_entry(receiver, &lin, &generation);
+    if (outcome != DONE || lin == NULL) {
+        if (outcome == DONE) {
+            *answer = Py_NewRef(Py_True); /* an untracked frame: nothing to record */
+        }
+        goto done;
+    }
+    outcome = FAILED;
+    Py_ssize_t nargs = PyTuple_GET_SIZE(arguments);
+    plain_args = PyTuple_New(nargs > 1 ? nargs : 0);
+    if (plain_args == NULL) {
+        goto done;
+    }
+    if (nargs > 1) {
+        PyTuple_SET_ITEM(plain_args, 0, Py_NewRef(Py_None));
+        for (Py_ssize_t i = 1; i < nargs; i++) {
+            PyObject *copy = plain_copy(PyTuple_GET_ITEM(arguments, i));
+            if (copy == NULL) {
+                outcome = PyErr_Occurred() ? FAILED : FALL_BACK;
+                goto done;
+            }
+            PyTuple_SET_ITEM(plain_args, i, copy);
+        }
+    }
+    if (PyDict_GET_SIZE(kwargs)) {
+        plain_kwargs = PyDict_New();
+        if (plain_kwargs == NULL) {
+            goto done;
+        }
+        Py_ssize_t pos = 0;
+        PyObject *key, *item;
+        while (PyDict_Next(kwargs, &pos, &key, &item)) {
+            PyObject *copy = plain_copy(item);
+            if (copy == NULL) {
+                outcome = PyErr_Occurred() ? FAILED : FALL_BACK;
+                goto done;
+            }
+            int failed = PyDict_SetItem(plain_kwargs, key, copy);
+            Py_DECREF(copy);
+            if (failed < 0) {
+                goto done;
+            }
+        }
+    }
+    else {
+        plain_kwargs = Py_NewRef(kwargs);
+    }
+    long depth = chain_depth(lin);
+    if (depth == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    if (depth >= max_depth) {
+        *answer = Py_NewRef(Py_False);
+        outcome = DONE;
+        goto done;
+    }
+    cols = PyObject_GetAttr(receiver, str_columns);
+    out_cols = cols != NULL ? PyObject_GetAttr(result, str_columns) : NULL;
+    if (out_cols == NULL) {
+        goto done;
+    }
+    thunk_args = PyTuple_Pack(8, self->rule, self->label, self->original, plain_args, plain_kwargs, lin, cols,
+                              out_cols);
+    if (thunk_args == NULL) {
+        goto done;
+    }
+    thunk = new_thunk(self->label, run_plain_rule, thunk_args, out_cols, depth, out_cols);
+    if (thunk == NULL || store(result, generation, thunk) < 0 ||
+        (self->logged && log_operation(self->label, receiver, result, lin, thunk) < 0)) {
+        goto done;
+    }
+    *answer = Py_NewRef(Py_True);
+    outcome = DONE;
+done:
+    Py_XDECREF(lin);
+    Py_XDECREF(generation);
+    Py_XDECREF(cols);
+    Py_XDECREF(plain_args);
+    Py_XDECREF(plain_kwargs);
+    Py_XDECREF(out_cols);
+    Py_XDECREF(thunk_args);
+    Py_XDECREF(thunk);
+    return outcome;
+}
+
+static int is_str_list(PyObject *key) {
+    if (!PyList_CheckExact(key)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(key); i++) {
+        if (!PyUnicode_CheckExact(PyList_GET_ITEM(key, i))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* pandas_ops._fast_frame_getitem: `df["a"]`, `df[["a", "b"]]`, `df[mask]` on a tracked exact DataFrame. */
+static int record_frame_getitem(PyObject *arguments, PyObject *kwargs, PyObject *result, PyObject **answer) {
+    if (PyTuple_GET_SIZE(arguments) != 2 || PyDict_GET_SIZE(kwargs)) {
+        *answer = Py_NewRef(Py_False);
+        return DONE;
+    }
+    PyObject *frame = PyTuple_GET_ITEM(arguments, 0), *key = PyTuple_GET_ITEM(arguments, 1);
+    if ((PyObject *)Py_TYPE(frame) != frame_type) {
+        *answer = Py_NewRef(Py_False);
+        return DONE;
+    }
+    PyObject *lin, *generation, *name = NULL, *labels = NULL, *cols = NULL, *key_lin = NULL, *key_generation = NULL;
+    PyObject *thunk_args = NULL, *thunk = NULL, *dtype = NULL;
+    int outcome = tracked_entry(frame, &lin, &generation);
+    if (outcome != DONE || lin == NULL) {
+        if (outcome == DONE) {
+            *answer = Py_NewRef(Py_False);
+        }
+        goto done;
+    }
+    outcome = FAILED;
+    PyObject *kind = (PyObject *)Py_TYPE(result);
+    if (kind == series_type) {
+        if (!PyUnicode_CheckExact(key)) {
+            *answer = Py_NewRef(Py_False);
+            outcome = DONE;
+            goto done;
+        }
+        name = PyObject_GetAttr(result, str_name);
+        labels = name != NULL ? PyTuple_Pack(1, name) : NULL;
+        thunk_args = labels != NULL ? PyTuple_Pack(3, lin, key, name) : NULL;
+        thunk = thunk_args != NULL ? chained_thunk(label_column, column_rule, thunk_args, labels, lin) : NULL;
+        if (thunk == NULL || store(result, generation, thunk) < 0) {
+            goto done;
+        }
+        *answer = Py_NewRef(Py_True);
+        outcome = DONE;
+        goto done;
+    }
+    if (kind != frame_type) {
+        *answer = Py_NewRef(Py_False);
+        outcome = DONE;
+        goto done;
+    }
+    cols = PyObject_GetAttr(result, str_columns);
+    if (cols == NULL) {
+        goto done;
+    }
+    PyObject *label;
+    if (is_str_list(key)) {
+        label = label_columns;
+        thunk_args = PyTuple_Pack(2, lin, cols);
+        thunk = thunk_args != NULL ? chained_thunk(label, keep_columns, thunk_args, cols, lin) : NULL;
+    }
+    else if ((PyObject *)Py_TYPE(key) == series_type) {
+        dtype = PyObject_GetAttr(key, str_dtype);
+        int boolean = dtype != NULL ? PyObject_RichCompareBool(dtype, (PyObject *)&PyBool_Type, Py_EQ) : -1;
+        if (boolean <= 0) {
+            if (boolean == 0) {
+                *answer = Py_NewRef(Py_False);
+                outcome = DONE;
+            }
+            goto done;
+        }
+        int key_outcome = tracked_entry(key, &key_lin, &key_generation);
+        if (key_outcome != DONE || key_lin == NULL) {
+            if (key_outcome == DONE) {
+                *answer = Py_NewRef(Py_False);
+            }
+            outcome = key_outcome;
+            goto done;
+        }
+        label = label_mask;
+        thunk_args = PyTuple_Pack(3, lin, cols, key_lin);
+        thunk = thunk_args != NULL ? chained_thunk(label, filter_by_mask, thunk_args, cols, lin) : NULL;
+    }
+    else {
+        *answer = Py_NewRef(Py_False);
+        outcome = DONE;
+        goto done;
+    }
+    if (thunk == NULL || PyObject_SetAttr(thunk, str_token, cols) < 0 || store(result, generation, thunk) < 0 ||
+        log_operation(label, frame, result, lin, thunk) < 0) {
+        goto done;
+    }
+    *answer = Py_NewRef(Py_True);
+    outcome = DONE;
+done:
+    Py_XDECREF(lin);
+    Py_XDECREF(generation);
+    Py_XDECREF(name);
+    Py_XDECREF(labels);
+    Py_XDECREF(cols);
+    Py_XDECREF(key_lin);
+    Py_XDECREF(key_generation);
+    Py_XDECREF(thunk_args);
+    Py_XDECREF(thunk);
+    Py_XDECREF(dtype);
+    return outcome;
+}
+
+static int is_scalar(PyObject *value) { /* isinstance(value, _SCALARS) */
+    return PyLong_Check(value) || PyFloat_Check(value) || PyUnicode_Check(value) || PyBytes_Check(value) ||
+           PyComplex_Check(value) || value == Py_None;
+}
+
+/* pandas_ops._fast_series_binary: Series op scalar / Series op Series on exact Series. */
+static int record_series_binary(RecorderObject *self, PyObject *arguments, PyObject *kwargs, PyObject *result,
+                                PyObject **answer) {
+    if (PyTuple_GET_SIZE(arguments) != 2 || PyDict_GET_SIZE(kwargs) || (PyObject *)Py_TYPE(result) != series_type) {
+        *answer = Py_NewRef(Py_False);
+        return DONE;
+    }
+    if (PyDict_GET_SIZE(per_label_entries)) { /* a per-label reduction is alive: the fallback looks it up */
+        return FALL_BACK;
+    }
+    PyObject *left = PyTuple_GET_ITEM(arguments, 0), *right = PyTuple_GET_ITEM(arguments, 1);
+    if ((PyObject *)Py_TYPE(left) != series_type) {
+        *answer = Py_NewRef(Py_False);
+        return DONE;
+    }
+    PyObject *left_lin, *right_lin = NULL, *generation, *right_generation = NULL, *name = NULL, *labels = NULL;
+    PyObject *thunk_args = NULL, *thunk = NULL;
+    int outcome = tracked_entry(left, &left_lin, &generation);
+    if (outcome != DONE) {
+        goto done;
+    }
+    if (!is_scalar(right)) {
+        if ((PyObject *)Py_TYPE(right) != series_type) {
+            *answer = Py_NewRef(Py_False);
+            goto done;
+        }
+        outcome = tracked_entry(right, &right_lin, &right_generation);
+        if (outcome != DONE) {
+            goto done;
+        }
+    }
+    if (left_lin == NULL && right_lin == NULL) {
+        *answer = Py_NewRef(Py_True);
+        goto done;
+    }
+    outcome = FAILED;
+    name = PyObject_GetAttr(result, str_name);
+    labels = name != NULL ? PyTuple_Pack(1, name) : NULL;
+    thunk_args = labels != NULL ? PyTuple_Pack(3, left_lin != NULL ? left_lin : Py_None,
+                                               right_lin != NULL ? right_lin : Py_None, name) : NULL;
+    thunk = thunk_args != NULL ? chained_thunk(self->label, series_elementwise, thunk_args, labels,
+                                               left_lin != NULL ? left_lin : right_lin) : NULL;
+    if (thunk == NULL || store(result, generation, thunk) < 0) {
+        goto done;
+    }
+    *answer = Py_NewRef(Py_True);
+    outcome = DONE;
+done:
+    Py_XDECREF(left_lin);
+    Py_XDECREF(right_lin);
+    Py_XDECREF(generation);
+    Py_XDECREF(right_generation);
+    Py_XDECREF(name);
+    Py_XDECREF(labels);
+    Py_XDECREF(thunk_args);
+    Py_XDECREF(thunk);
+    return outcome;
+}
+
+static PyObject *recorder_vectorcall(PyObject *op, PyObject *const *stack, size_t nargsf, PyObject *kwnames) {
+    RecorderObject *self = (RecorderObject *)op;
+    if (PyVectorcall_NARGS(nargsf) != 3 || kwnames != NULL || frame_type == NULL || !PyTuple_CheckExact(stack[0]) ||
+        PyTuple_GET_SIZE(stack[0]) < 1 || !PyDict_CheckExact(stack[1])) {
+        return PyObject_Vectorcall(self->fallback, stack, nargsf, kwnames);
+    }
+    PyObject *answer = NULL;
+    int outcome;
+    switch (self->kind) {
+    case DEFERRING:
+        outcome = record_deferring(self, stack[0], stack[1], stack[2], &answer);
+        break;
+    case FRAME_GETITEM:
+        outcome = record_frame_getitem(stack[0], stack[1], stack[2], &answer);
+        break;
+    default:
+        outcome = record_series_binary(self, stack[0], stack[1], stack[2], &answer);
+        break;
+    }
+    if (outcome == FALL_BACK) {
+        Py_XDECREF(answer);
+        return PyObject_Vectorcall(self->fallback, stack, nargsf, kwnames);
+    }
+    if (outcome == FAILED) {
+        Py_XDECREF(answer);
+        return NULL;
+    }
+    return answer;
+}
+
+static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"kind", "label", "fallback", "original", "rule", "logged", NULL};
+    const char *kind;
+    PyObject *label, *fallback, *original = Py_None, *rule = Py_None;
+    int logged = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sUO|OOp:FastRecorder", keywords, &kind, &label, &fallback,
+                                     &original, &rule, &logged)) {
+        return NULL;
+    }
+    int which;
+    if (strcmp(kind, "deferring") == 0) {
+        which = DEFERRING;
+    }
+    else if (strcmp(kind, "frame_getitem") == 0) {
+        which = FRAME_GETITEM;
+    }
+    else if (strcmp(kind, "series_binary") == 0) {
+        which = SERIES_BINARY;
+    }
+    else {
+        PyErr_Format(PyExc_ValueError, "FastRecorder kind %s is not one of deferring, frame_getitem, series_binary",
+                     kind);
+        return NULL;
+    }
+    RecorderObject *self = (RecorderObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->kind = which;
+    self->label = Py_NewRef(label);
+    self->fallback = Py_NewRef(fallback);
+    self->original = Py_NewRef(original);
+    self->rule = Py_NewRef(rule);
+    self->logged = (char)logged;
+    self->vectorcall = recorder_vectorcall;
+    return (PyObject *)self;
+}
+
+static int recorder_traverse(RecorderObject *self, visitproc visit, void *arg) {
+    Py_VISIT(self->label);
+    Py_VISIT(self->original);
+    Py_VISIT(self->rule);
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int recorder_clear(RecorderObject *self) {
+    Py_CLEAR(self->label);
+    Py_CLEAR(self->original);
+    Py_CLEAR(self->rule);
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void recorder_dealloc(RecorderObject *self) {
+    PyObject_GC_UnTrack(self);
+    recorder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef recorder_members[] = {
+    {"label", T_OBJECT, offsetof(RecorderObject, label), READONLY},
+    {"original", T_OBJECT, offsetof(RecorderObject, original), READONLY},
+    {"rule", T_OBJECT, offsetof(RecorderObject, rule), READONLY},
+    {"logged", T_BOOL, offsetof(RecorderObject, logged), READONLY},
+    {"fallback", T_OBJECT, offsetof(RecorderObject, fallback), READONLY},
+    {NULL},
+};
+
+static PyObject *recorder_kind(RecorderObject *self, void *closure) {
+    static const char *kinds[] = {"deferring", "frame_getitem", "series_binary"};
+    return PyUnicode_FromString(kinds[self->kind]);
+}
+
+static PyGetSetDef recorder_getset[] = {
+    {"kind", (getter)recorder_kind, NULL, NULL, NULL},
+    {NULL},
+};
+
+static PyTypeObject RecorderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "openlineage_pandas.hooks._speedups.FastRecorder",
+    .tp_basicsize = sizeof(RecorderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "(args, kwargs, result) -> bool: one of pandas_ops' fast recorders, compiled for its common case.",
+    .tp_new = recorder_new,
+    .tp_dealloc = (destructor)recorder_dealloc,
+    .tp_traverse = (traverseproc)recorder_traverse,
+    .tp_clear = (inquiry)recorder_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(RecorderObject, vectorcall),
+    .tp_members = recorder_members,
+    .tp_getset = recorder_getset,
+};
+
+static int take(PyObject *names, const char *key, PyObject **slot) {
+    PyObject *value = PyDict_GetItemString(names, key);
+    if (value == NULL) {
+        PyErr_Format(PyExc_KeyError, "configure_pandas: %s is missing", key);
+        return -1;
+    }
+    Py_XSETREF(*slot, Py_NewRef(value));
+    return 0;
+}
+
+static PyObject *configure_pandas(PyObject *module, PyObject *names) {
+    if (!PyDict_Check(names)) {
+        PyErr_SetString(PyExc_TypeError, "configure_pandas takes a dict");
+        return NULL;
+    }
+    PyObject *depth = NULL;
+    if (take(names, "DataFrame", &frame_type) < 0 || take(names, "Series", &series_type) < 0 ||
+        take(names, "ATTRIBUTE", &lineage_attribute) < 0 || take(names, "lineage_table", &lineage_table) < 0 ||
+        take(names, "Deferred", &deferred_type) < 0 || take(names, "run_plain_rule", &run_plain_rule) < 0 ||
+        take(names, "count_or_log", &count_or_log) < 0 || take(names, "column", &column_rule) < 0 ||
+        take(names, "keep_columns", &keep_columns) < 0 || take(names, "filter_by_mask", &filter_by_mask) < 0 ||
+        take(names, "series_elementwise", &series_elementwise) < 0 ||
+        take(names, "per_label_entries", &per_label_entries) < 0 || take(names, "MAX_DEPTH", &depth) < 0) {
+        Py_XDECREF(depth);
+        return NULL;
+    }
+    max_depth = PyLong_AsLong(depth);
+    Py_DECREF(depth);
+    if (max_depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!PyDict_CheckExact(per_label_entries)) {
+        PyErr_SetString(PyExc_TypeError, "configure_pandas: per_label_entries must be a dict");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------------------------------------------ module */
 
 static PyObject *configure(PyObject *module, PyObject *args) {
@@ -551,6 +1197,8 @@ static PyObject *configure_chained(PyObject *module, PyObject *args) {
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(HookedCall, report_failure, fault_point, safety_namespace): the Python side of recording."},
+    {"configure_pandas", configure_pandas, METH_O,
+     "configure_pandas(names): pandas' types and pandas_ops' rule functions, for the compiled fast recorders."},
     {"configure_chained", configure_chained, METH_VARARGS,
      "configure_chained(factory, temporary_refs): how a mutator called on a temporary receiver is dispatched."},
     {NULL},
@@ -565,14 +1213,27 @@ static struct PyModuleDef speedups_module = {
 };
 
 PyMODINIT_FUNC PyInit__speedups(void) {
-    PyTypeObject *types[] = {&GuardType, &SwitchType, &WrapperType, &HookedMethodType, &ProbeType};
+    PyTypeObject *types[] = {&GuardType, &SwitchType, &WrapperType, &HookedMethodType, &ProbeType, &RecorderType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (PyType_Ready(types[i]) < 0) {
             return NULL;
         }
     }
     str_fault_injection = PyUnicode_InternFromString("fault_injection");
-    if (str_fault_injection == NULL) {
+    str_generation = PyUnicode_InternFromString("generation");
+    str_columns = PyUnicode_InternFromString("columns");
+    str_token = PyUnicode_InternFromString("token");
+    str_value = PyUnicode_InternFromString("value");
+    str_depth = PyUnicode_InternFromString("depth");
+    str_inplace = PyUnicode_InternFromString("inplace");
+    str_name = PyUnicode_InternFromString("name");
+    str_dtype = PyUnicode_InternFromString("dtype");
+    str_force = PyUnicode_InternFromString("force");
+    label_column = PyUnicode_InternFromString("DataFrame[column]");
+    label_columns = PyUnicode_InternFromString("DataFrame[columns]");
+    label_mask = PyUnicode_InternFromString("DataFrame[mask]");
+    if (!str_fault_injection || !str_generation || !str_columns || !str_token || !str_value || !str_depth ||
+        !str_inplace || !str_name || !str_dtype || !str_force || !label_column || !label_columns || !label_mask) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&speedups_module);
@@ -585,7 +1246,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         Py_DECREF(module);
         return NULL;
     }
-    const char *names[] = {"Guard", "TrackingSwitch", "Wrapper", "HookedMethod", "RefcountProbe"};
+    const char *names[] = {"Guard", "TrackingSwitch", "Wrapper", "HookedMethod", "RefcountProbe",
+                           "FastRecorder"};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (PyModule_AddObjectRef(module, names[i], (PyObject *)types[i]) < 0) {
             Py_DECREF(module);

@@ -14,6 +14,7 @@ class TrackingSwitch:
 
 class Wrapper:
     original: Any
+    fast: Any
     def __init__(self, name: str, original: Callable[..., Any], recorder: Callable[[Any, Any], None],
                  is_active: TrackingSwitch, target_position: int,
                  fast: Callable[[tuple[Any, ...], dict[str, Any], Any], bool] | None = None) -> None: ...
@@ -35,3 +36,16 @@ class RefcountProbe:
 def configure(hooked_call: Callable[..., Any], report_failure: Callable[[str, BaseException], None],
               fault_point: Callable[[], None], safety_namespace: dict[str, Any]) -> None: ...
 def configure_chained(factory: Callable[[Any, Any], Any], temporary_refs: int) -> None: ...
+
+class FastRecorder:
+    kind: str
+    label: str
+    original: Any
+    rule: Any
+    logged: bool
+    fallback: Callable[[tuple[Any, ...], dict[str, Any], Any], bool]
+    def __init__(self, kind: str, label: str, fallback: Callable[[tuple[Any, ...], dict[str, Any], Any], bool],
+                 original: Any = None, rule: Any = None, logged: bool = True) -> None: ...
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> bool: ...
+
+def configure_pandas(names: dict[str, Any]) -> None: ...

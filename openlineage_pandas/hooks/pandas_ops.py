@@ -362,7 +362,7 @@ def _deferring_method(label: str, original: Any, rule: Rule, logged: bool) -> Fa
             _count_or_log(label, receiver, result, lin, thunk)
         return True
 
-    return fast
+    return _compiled("deferring", label, fast, original=original, rule=rule, logged=logged)
 
 
 def _count_or_log(label: str, before: Any, after: Any, lin_before: Lineage | None, lin_after: Lineage) -> None:
@@ -449,7 +449,15 @@ def _fast_series_binary(label: str) -> FastRecorder:
             left_lin if left_lin is not None else right_lin))
         return True
 
-    return fast
+    return _compiled("series_binary", label, fast)
+
+
+def _compiled(kind: str, label: str, fast: FastRecorder, **details: Any) -> FastRecorder:
+    """`fast` compiled for its common case when the extension is loaded (`_speedups.FastRecorder`, which hands
+    every other case to `fast` itself, the specification); else `fast`."""
+    if speedups is None:
+        return fast
+    return speedups.FastRecorder(kind, label, fast, **details)  # type: ignore[no-any-return]
 
 
 def _plain_args(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
@@ -2301,7 +2309,7 @@ def _fast_recorder(owner: Any, attribute: str, label: str, original: Any,
     if rule is not None and owner is _DF:
         return _deferring_method(label, original, rule, getattr(recorder, "logged", True))
     if owner is _DF and attribute == "__getitem__":
-        return _fast_frame_getitem
+        return _compiled("frame_getitem", label, _fast_frame_getitem)
     if owner is _DF and attribute == "assign":
         return _fast_assign
     if owner is _S and recorder is _rec_binary:
@@ -2747,6 +2755,13 @@ def _bind_pandas(pd: Any, np: Any) -> None:
     _GROUPER = pd.Grouper
     _DTYPES = (np.dtype, np.generic, pd.api.extensions.ExtensionDtype)
     lineage_table.attribute_types = frozenset({pd.DataFrame, pd.Series})
+    if speedups is not None:
+        speedups.configure_pandas({
+            "DataFrame": pd.DataFrame, "Series": pd.Series, "ATTRIBUTE": ATTRIBUTE, "lineage_table": lineage_table,
+            "Deferred": Deferred, "MAX_DEPTH": MAX_DEPTH, "run_plain_rule": _run_plain_rule,
+            "count_or_log": _count_or_log, "column": R.column, "keep_columns": _keep_columns,
+            "filter_by_mask": _filter_by_mask, "series_elementwise": _series_elementwise,
+            "per_label_entries": _per_label.entries})
 
 
 __all__ = ["FRAME_RULES", "SERIES_RULES", "PandasOpsInstrumentor", "aligned_lineage",

@@ -268,3 +268,4 @@ def test_functools_partial_of_a_wrapper_still_records(implementation: str, switc
     recorder = Recorded()
     partial = functools.partial(_patching.make_wrapper("add", add, recorder, switch), 1)
     assert partial(b=2) == 3 and recorder.calls[0][0].kwargs == {"b": 2}
+

@@ -1,0 +1,172 @@
+"""The compiled fast recorders against the Python closures they are built from (their specification).
+
+Collected only where the compiled hot path is loaded (tests/hooks/conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from openlineage_pandas.hooks import _patching, pandas_ops
+from openlineage_pandas.provenance.registry import ATTRIBUTE
+
+COMMON, HANDED_OVER = False, True
+
+
+@pytest.mark.parametrize(("method", "args", "kwargs", "handed_over"), [
+    ("rename", (), {"columns": {"a": "n"}}, COMMON),
+    ("fillna", (0,), {}, COMMON),
+    ("fillna", ({"a": 0.5},), {}, COMMON),
+    ("sort_values", (["a", "b"],), {"ascending": False}, COMMON),
+    ("astype", ({"a": "float64"},), {}, COMMON),
+    ("astype", (), {"dtype": {"a": float}}, COMMON),
+    ("drop_duplicates", (), {"subset": ("b",)}, COMMON),
+    ("dropna", (), {}, COMMON),
+    ("query", ("a > 1",), {}, COMMON),
+    ("rename", (), {"columns": str.upper}, HANDED_OVER),  # not plain: the compiled recorder hands it to the Python one
+    ("astype", ({"a": "float64", "b": pd.StringDtype()},), {}, HANDED_OVER),
+])
+def test_the_compiled_deferring_recorder_records_what_the_python_one_does(
+        tracking: Any, tmp_path: Path, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+        handed_over: bool) -> None:
+    tracking.enable()
+    pd.DataFrame({"a": [1.0, None, 3.0], "b": ["x", "y", "y"]}).to_csv(tmp_path / "in.csv", index=False)
+    frame = pd.read_csv(tmp_path / "in.csv")
+    pandas_ops.lineage_for(frame)  # keyed by its labels, as after any first operation on it
+    installed = pd.DataFrame.__dict__[method].wrapper.fast
+    assert type(installed) is _patching.speedups.FastRecorder and installed.kind == "deferring"
+    python = installed.fallback
+    handed: list[Any] = []
+
+    def spy(*call: Any) -> bool:
+        handed.append(call)
+        return python(*call)
+
+    compiled = _patching.speedups.FastRecorder("deferring", installed.label, spy, original=installed.original,
+                                               rule=installed.rule, logged=installed.logged)
+    original = pd.DataFrame.__dict__[method].original
+    call_args = (frame, *args)
+    with _patching.suspended():
+        by_compiled, by_python = original(*call_args, **kwargs), original(*call_args, **kwargs)
+    assert compiled(call_args, dict(kwargs), by_compiled) == python(call_args, dict(kwargs), by_python)
+    assert bool(handed) is handed_over
+    stored = [result.__dict__.get(ATTRIBUTE) for result in (by_compiled, by_python)]
+    if stored[1] is None:
+        assert stored[0] is None
+        return
+    (gen_c, thunk_c), (gen_p, thunk_p) = stored
+    assert gen_c == gen_p
+    assert (thunk_c.name, thunk_c.fn, thunk_c.depth) == (thunk_p.name, thunk_p.fn, thunk_p.depth)
+    assert thunk_c.token is by_compiled.columns and thunk_p.token is by_python.columns
+    assert thunk_c.args[:6] == thunk_p.args[:6]
+    assert list(thunk_c.force().columns.items()) == list(thunk_p.force().columns.items())
+
+
+def test_the_compiled_deferring_recorder_leaves_untracked_and_inplace_calls_alone(tracking: Any) -> None:
+    tracking.enable()
+    compiled = pd.DataFrame.__dict__["fillna"].wrapper.fast
+    untracked = pd.DataFrame({"a": [1.0, None]})
+    with _patching.suspended():
+        result = untracked.fillna(0)
+    assert compiled((untracked, 0), {}, result) is True  # nothing to record
+    assert compiled((untracked, 0), {"inplace": True}, None) is False
+    assert compiled((untracked, 0), {}, untracked) is False
+
+
+def _same_thunk_args(compiled: tuple[Any, ...], python: tuple[Any, ...]) -> bool:
+    """Equal argument for argument; each result's own column axis compares by its labels."""
+    return len(compiled) == len(python) and all(
+        list(a) == list(b) if isinstance(a, pd.Index) else a is b or a == b for a, b in zip(compiled, python, strict=True))
+
+
+def _check_same_recording(installed: Any, call_args: tuple[Any, ...], by_compiled: Any, by_python: Any,
+                          handed_over: bool) -> None:
+    handed: list[Any] = []
+
+    def spy(*call: Any) -> bool:
+        handed.append(call)
+        return bool(installed.fallback(*call))
+
+    compiled = _patching.speedups.FastRecorder(installed.kind, installed.label, spy)
+    assert compiled(call_args, {}, by_compiled) == installed.fallback(call_args, {}, by_python)
+    assert bool(handed) is handed_over
+    stored = [getattr(result, "__dict__", {}).get(ATTRIBUTE) for result in (by_compiled, by_python)]
+    if stored[1] is None:
+        assert stored[0] is None
+        return
+    (gen_c, thunk_c), (gen_p, thunk_p) = stored
+    assert gen_c == gen_p
+    assert (thunk_c.name, thunk_c.fn, thunk_c.depth) == (thunk_p.name, thunk_p.fn, thunk_p.depth)
+    assert (thunk_c.token is None) is (thunk_p.token is None)
+    assert _same_thunk_args(thunk_c.args, thunk_p.args)
+    assert list(thunk_c.force().columns.items()) == list(thunk_p.force().columns.items())
+
+
+@pytest.fixture
+def orders(tracking: Any, tmp_path: Path) -> pd.DataFrame:
+    tracking.enable()
+    pd.DataFrame({"a": [1.0, None, 3.0], "b": ["x", "y", "y"], "c": [1, 2, 3]}).to_csv(tmp_path / "in.csv",
+                                                                                    index=False)
+    frame = pd.read_csv(tmp_path / "in.csv")
+    pandas_ops.lineage_for(frame)
+    return frame
+
+
+@pytest.mark.parametrize(("key", "handed_over"), [
+    ("a", COMMON), (["a", "b"], COMMON), ("tracked mask", COMMON), ("untracked mask", COMMON),
+    (slice(0, 2), COMMON), (pd.Index(["a", "b"]), COMMON), ("stale labels", HANDED_OVER),
+])
+def test_the_compiled_frame_getitem_recorder_records_what_the_python_one_does(orders: pd.DataFrame, key: Any,
+                                                                             handed_over: bool) -> None:
+    special = key if isinstance(key, str) else None
+    if special == "tracked mask":
+        key = orders["a"] > 1
+    elif special == "untracked mask":
+        key = pd.Series([True, False, True])
+    elif special == "stale labels":
+        orders.columns = ["A", "B", "C"]  # relabelled behind the tracker's back: the fallback realigns
+        key = "A"
+    installed = pd.DataFrame.__dict__["__getitem__"].wrapper.fast
+    assert installed.kind == "frame_getitem"
+    original = pd.DataFrame.__dict__["__getitem__"].original
+    with _patching.suspended():
+        results = original(orders, key), original(orders, key)
+    _check_same_recording(installed, (orders, key), *results, handed_over=handed_over)
+
+
+@pytest.mark.parametrize(("right", "handed_over"), [
+    (1, COMMON), (np.float64(2.0), COMMON), (np.int64(2), COMMON), ("tracked", COMMON), ("untracked", COMMON),
+    ("per-label reduction alive", HANDED_OVER),
+])
+def test_the_compiled_series_operator_recorder_records_what_the_python_one_does(orders: pd.DataFrame, right: Any,
+                                                                               handed_over: bool) -> None:
+    left = orders["a"]
+    keep_alive = None
+    if right == "tracked":
+        right = orders["c"]
+    elif right == "untracked":
+        right = pd.Series([1.0, 2.0, 3.0])
+    elif right == "per-label reduction alive":
+        keep_alive = orders[["a", "c"]].sum()
+        right = 1
+    installed = pd.Series.__dict__["__add__"].wrapper.fast
+    assert installed.kind == "series_binary"
+    original = pd.Series.__dict__["__add__"].original
+    with _patching.suspended():
+        results = original(left, right), original(left, right)
+    _check_same_recording(installed, (left, right), *results, handed_over=handed_over)
+    del keep_alive
+
+
+def test_an_untracked_frame_gets_nothing_from_the_compiled_getitem(tracking: Any) -> None:
+    tracking.enable()
+    untracked = pd.DataFrame({"a": [1, 2]})
+    installed = pd.DataFrame.__dict__["__getitem__"].wrapper.fast
+    with _patching.suspended():
+        result = untracked["a"]
+    assert installed((untracked, "a"), {}, result) is False
+    assert ATTRIBUTE not in result.__dict__
