@@ -527,7 +527,7 @@ static PyTypeObject ProbeType = {
 /* ------------------------------------------------------------------------------------------------ fast recorders */
 
 /* The hottest fast recorders of pandas_ops (a deferrable DataFrame method, `DataFrame.__getitem__`, a Series
- * operator), compiled for their common case. The Python closure each is built from stays the specification:
+ * operator, `pd.concat` by rows), compiled for their common case. The Python closure each is built from stays the specification:
  * anything else (a lineage keyed by stale labels, arguments that are not plain builtins, a per-label reduction
  * in play, ...) is handed to it untouched, before anything was changed. */
 
@@ -543,15 +543,16 @@ static PyObject *column_rule = NULL;        /* rules_pandas.column */
 static PyObject *keep_columns = NULL;       /* pandas_ops._keep_columns */
 static PyObject *filter_by_mask = NULL;     /* pandas_ops._filter_by_mask */
 static PyObject *series_elementwise = NULL; /* pandas_ops._series_elementwise */
+static PyObject *concat_rows = NULL;        /* pandas_ops._concat_rows */
 static PyObject *per_label_entries = NULL;  /* pandas_ops._per_label.entries (a dict, emptied but never replaced) */
-static PyObject *label_column = NULL, *label_columns = NULL, *label_mask = NULL;
+static PyObject *label_column = NULL, *label_columns = NULL, *label_mask = NULL, *label_concat = NULL;
 static long max_depth = 0;
 static PyObject *str_generation, *str_columns, *str_token, *str_value, *str_depth, *str_inplace, *str_name,
-    *str_dtype, *str_force;
+    *str_dtype, *str_force, *str_axis, *str_index, *str_ignore_index;
 
 #define PLAIN_MAX 256
 
-enum { DEFERRING, FRAME_GETITEM, SERIES_BINARY };
+enum { DEFERRING, FRAME_GETITEM, SERIES_BINARY, CONCAT_ROWS };
 
 typedef struct {
     PyObject_HEAD
@@ -1006,6 +1007,121 @@ done:
     return outcome;
 }
 
+/* pandas_ops._fast_concat: `pd.concat([df, ...], ignore_index=...)` stacking exact DataFrames by rows. */
+static int record_concat_rows(PyObject *arguments, PyObject *kwargs, PyObject *result, PyObject **answer) {
+    if (PyTuple_GET_SIZE(arguments) != 1 || (PyObject *)Py_TYPE(result) != frame_type) {
+        *answer = Py_NewRef(Py_False);
+        return DONE;
+    }
+    PyObject *axis = PyDict_GetItemWithError(kwargs, str_axis);
+    if (axis == NULL && PyErr_Occurred()) {
+        return FAILED;
+    }
+    int overflow = 0;
+    if (axis != NULL && !(PyLong_CheckExact(axis) && PyLong_AsLongAndOverflow(axis, &overflow) == 0 && !overflow) &&
+        !(PyUnicode_CheckExact(axis) && PyUnicode_CompareWithASCIIString(axis, "index") == 0)) {
+        return FALL_BACK; /* `axis in (0, "index")` answers for anything else */
+    }
+    PyObject *objs = PyTuple_GET_ITEM(arguments, 0);
+    if (!PyList_CheckExact(objs) && !PyTuple_CheckExact(objs)) {
+        *answer = Py_NewRef(Py_False);
+        return DONE;
+    }
+    PyObject *ignore = PyDict_GetItemWithError(kwargs, str_ignore_index);
+    if (ignore == NULL && PyErr_Occurred()) {
+        return FAILED;
+    }
+    int ignore_index = ignore != NULL ? PyObject_IsTrue(ignore) : 0;
+    if (ignore_index < 0) {
+        return FAILED;
+    }
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(objs);
+    PyObject **items = PySequence_Fast_ITEMS(objs);
+    PyObject *parts = PyList_New(0), *lins = PyList_New(0), *generation = NULL, *tracked = NULL, *out_cols = NULL;
+    PyObject *thunk_args = NULL, *thunk = NULL, *parts_tuple = NULL;
+    long tracked_depth = 0;
+    int outcome = FAILED;
+    if (parts == NULL || lins == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *obj = items[i];
+        if (obj == Py_None) {
+            continue;
+        }
+        if ((PyObject *)Py_TYPE(obj) != frame_type) {
+            *answer = Py_NewRef(Py_False);
+            outcome = DONE;
+            goto done;
+        }
+        PyObject *lin, *part_generation;
+        int found = tracked_entry(obj, &lin, &part_generation);
+        Py_XSETREF(generation, part_generation);
+        if (found != DONE) {
+            outcome = found;
+            goto done;
+        }
+        PyObject *cols = PyObject_GetAttr(obj, str_columns);
+        PyObject *part = cols != NULL ? PyTuple_Pack(2, lin != NULL ? lin : Py_None, cols) : NULL;
+        Py_XDECREF(cols);
+        int appended = part != NULL ? PyList_Append(parts, part) : -1;
+        Py_XDECREF(part);
+        if (appended == 0 && lin != NULL) {
+            appended = PyList_Append(lins, lin);
+            long depth = chain_depth(lin);
+            if (depth == -1 && PyErr_Occurred()) {
+                appended = -1;
+            }
+            else if (tracked == NULL || depth > tracked_depth) { /* the deepest chain decides when it evaluates */
+                Py_XSETREF(tracked, Py_NewRef(lin));
+                tracked_depth = depth;
+            }
+        }
+        Py_XDECREF(lin);
+        if (appended < 0) {
+            goto done;
+        }
+    }
+    if (tracked == NULL) {
+        *answer = Py_NewRef(Py_True); /* nothing tracked: nothing to record */
+        outcome = DONE;
+        goto done;
+    }
+    out_cols = PyObject_GetAttr(result, str_columns);
+    parts_tuple = out_cols != NULL ? PyList_AsTuple(parts) : NULL;
+    if (parts_tuple == NULL) {
+        goto done;
+    }
+    Py_ssize_t tracked_count = PyList_GET_SIZE(lins);
+    thunk_args = PyTuple_New(3 + tracked_count);
+    if (thunk_args == NULL) {
+        goto done;
+    }
+    PyTuple_SET_ITEM(thunk_args, 0, Py_NewRef(parts_tuple));
+    PyTuple_SET_ITEM(thunk_args, 1, Py_NewRef(out_cols));
+    PyTuple_SET_ITEM(thunk_args, 2, Py_NewRef(ignore_index ? Py_True : Py_False));
+    for (Py_ssize_t i = 0; i < tracked_count; i++) {
+        PyTuple_SET_ITEM(thunk_args, 3 + i, Py_NewRef(PyList_GET_ITEM(lins, i)));
+    }
+    thunk = chained_thunk(label_concat, concat_rows, thunk_args, out_cols, tracked);
+    if (thunk == NULL || PyObject_SetAttr(thunk, str_token, out_cols) < 0 || store(result, generation, thunk) < 0 ||
+        log_operation(label_concat, Py_None, result, Py_None, thunk) < 0) {
+        goto done;
+    }
+    *answer = Py_NewRef(Py_True);
+    outcome = DONE;
+done:
+    Py_XDECREF(parts);
+    Py_XDECREF(lins);
+    Py_XDECREF(generation);
+    Py_XDECREF(tracked);
+    Py_XDECREF(out_cols);
+    Py_XDECREF(parts_tuple);
+    Py_XDECREF(thunk_args);
+    Py_XDECREF(thunk);
+    return outcome;
+}
+
 static PyObject *recorder_vectorcall(PyObject *op, PyObject *const *stack, size_t nargsf, PyObject *kwnames) {
     RecorderObject *self = (RecorderObject *)op;
     if (PyVectorcall_NARGS(nargsf) != 3 || kwnames != NULL || frame_type == NULL || !PyTuple_CheckExact(stack[0]) ||
@@ -1021,8 +1137,11 @@ static PyObject *recorder_vectorcall(PyObject *op, PyObject *const *stack, size_
     case FRAME_GETITEM:
         outcome = record_frame_getitem(stack[0], stack[1], stack[2], &answer);
         break;
-    default:
+    case SERIES_BINARY:
         outcome = record_series_binary(self, stack[0], stack[1], stack[2], &answer);
+        break;
+    default:
+        outcome = record_concat_rows(stack[0], stack[1], stack[2], &answer);
         break;
     }
     if (outcome == FALL_BACK) {
@@ -1055,8 +1174,11 @@ static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwar
     else if (strcmp(kind, "series_binary") == 0) {
         which = SERIES_BINARY;
     }
+    else if (strcmp(kind, "concat_rows") == 0) {
+        which = CONCAT_ROWS;
+    }
     else {
-        PyErr_Format(PyExc_ValueError, "FastRecorder kind %s is not one of deferring, frame_getitem, series_binary",
+        PyErr_Format(PyExc_ValueError, "FastRecorder kind %s is not one of deferring, frame_getitem, series_binary, concat_rows",
                      kind);
         return NULL;
     }
@@ -1106,7 +1228,7 @@ static PyMemberDef recorder_members[] = {
 };
 
 static PyObject *recorder_kind(RecorderObject *self, void *closure) {
-    static const char *kinds[] = {"deferring", "frame_getitem", "series_binary"};
+    static const char *kinds[] = {"deferring", "frame_getitem", "series_binary", "concat_rows"};
     return PyUnicode_FromString(kinds[self->kind]);
 }
 
@@ -1152,7 +1274,7 @@ static PyObject *configure_pandas(PyObject *module, PyObject *names) {
         take(names, "Deferred", &deferred_type) < 0 || take(names, "run_plain_rule", &run_plain_rule) < 0 ||
         take(names, "count_or_log", &count_or_log) < 0 || take(names, "column", &column_rule) < 0 ||
         take(names, "keep_columns", &keep_columns) < 0 || take(names, "filter_by_mask", &filter_by_mask) < 0 ||
-        take(names, "series_elementwise", &series_elementwise) < 0 ||
+        take(names, "series_elementwise", &series_elementwise) < 0 || take(names, "concat_rows", &concat_rows) < 0 ||
         take(names, "per_label_entries", &per_label_entries) < 0 || take(names, "MAX_DEPTH", &depth) < 0) {
         Py_XDECREF(depth);
         return NULL;
@@ -1232,8 +1354,13 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     label_column = PyUnicode_InternFromString("DataFrame[column]");
     label_columns = PyUnicode_InternFromString("DataFrame[columns]");
     label_mask = PyUnicode_InternFromString("DataFrame[mask]");
+    label_concat = PyUnicode_InternFromString("pandas.concat");
+    str_axis = PyUnicode_InternFromString("axis");
+    str_index = PyUnicode_InternFromString("index");
+    str_ignore_index = PyUnicode_InternFromString("ignore_index");
     if (!str_fault_injection || !str_generation || !str_columns || !str_token || !str_value || !str_depth ||
-        !str_inplace || !str_name || !str_dtype || !str_force || !label_column || !label_columns || !label_mask) {
+        !str_inplace || !str_name || !str_dtype || !str_force || !label_column || !label_columns || !label_mask || !label_concat || !str_axis || !str_index ||
+        !str_ignore_index) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&speedups_module);

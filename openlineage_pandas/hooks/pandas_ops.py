@@ -1533,7 +1533,8 @@ def _rec_concat(call: HookedCall, result: Any) -> None:
     if not isinstance(result, _FRAMES):
         return
     axis = _arg(call, "axis", 0)
-    if axis in (0, "index") and type(result) is _DF and _defer_concat_rows(objs, result, call):
+    if axis in (0, "index") and type(result) is _DF and \
+            _defer_concat_rows(objs, result, bool(_arg(call, "ignore_index", False))):
         return
     views = [_frame_view(o) for o in objs if isinstance(o, _FRAMES)]
     if all(lin is None for lin, _ in views):
@@ -1558,7 +1559,18 @@ def _rec_concat(call: HookedCall, result: Any) -> None:
     _log("pandas.concat", None, result, None, new)
 
 
-def _defer_concat_rows(objs: Sequence[Any], result: Any, call: HookedCall) -> bool:
+def _fast_concat(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> bool:
+    """`pd.concat([df, ...], ignore_index=...)` stacking exact DataFrames by rows, straight from the arguments
+    (`_rec_concat`'s first case); anything else goes to `_rec_concat`."""
+    if len(args) != 1 or type(result) is not _DF or kwargs.get("axis", 0) not in (0, "index"):
+        return False
+    objs = args[0]
+    if type(objs) is not list and type(objs) is not tuple:
+        return False
+    return _defer_concat_rows(objs, result, bool(kwargs.get("ignore_index", False)))
+
+
+def _defer_concat_rows(objs: Sequence[Any], result: Any, ignore_index: bool) -> bool:
     """Frames stacked by rows (exact DataFrames only), as a thunk over each part's lineage and column axis."""
     parts: list[tuple[Any, Any]] = []
     tracked = None
@@ -1575,7 +1587,7 @@ def _defer_concat_rows(objs: Sequence[Any], result: Any, call: HookedCall) -> bo
     if tracked is None:
         return True  # nothing tracked: nothing to record
     out_cols = result.columns
-    thunk = _thunk("pandas.concat", _concat_rows, (tuple(parts), out_cols, bool(_arg(call, "ignore_index", False)),
+    thunk = _thunk("pandas.concat", _concat_rows, (tuple(parts), out_cols, ignore_index,
                                                     *(lin for lin, _ in parts if lin is not None)), out_cols, tracked)
     thunk.token = out_cols
     result.__dict__[ATTRIBUTE] = (lineage_table.generation, thunk)
@@ -2578,7 +2590,7 @@ class PandasOpsInstrumentor(Instrumentor):
         self._patches.append(_Patch(owner, attribute, found, replacement))
 
     def _hook_materializing(self, owner: Any, attribute: str, recorder: Callable[[HookedCall, Any], None],
-                            label: str, first: str) -> None:
+                            label: str, first: str, fast: FastRecorder | None = None) -> None:
         """Like _hook, but a one-shot iterator given as the first argument is turned into a list first, so
         the recorder sees the same objects pandas consumed (pandas makes that list itself anyway)."""
         current: Any = getattr(owner, attribute, _MISSING)
@@ -2586,11 +2598,11 @@ class PandasOpsInstrumentor(Instrumentor):
             return
         found = owner.__dict__.get(attribute, _MISSING)
         _PARAM_SOURCES[label] = (current, False)
-        inner = _hidden_from_warnings(make_wrapper(label, current, recorder, self._is_active))
+        inner = _hidden_from_warnings(make_wrapper(label, current, recorder, self._is_active, fast=fast))
 
         @functools.wraps(current)
         def materializing(*args: Any, **kwargs: Any) -> Any:
-            if args and _is_iterator(args[0]):
+            if args and type(args[0]) is not list and _is_iterator(args[0]):
                 args = (list(args[0]), *args[1:])
             elif first in kwargs and _is_iterator(kwargs[first]):
                 kwargs = {**kwargs, first: list(kwargs[first])}
@@ -2719,7 +2731,8 @@ class PandasOpsInstrumentor(Instrumentor):
             self._hook_property(CategoricalAccessor, "codes", _rec_accessor, "Series.cat.codes")
 
     def _instrument_module(self, pd: Any) -> None:
-        self._hook_materializing(pd, "concat", _rec_concat, "pandas.concat", "objs")
+        self._hook_materializing(pd, "concat", _rec_concat, "pandas.concat", "objs",
+                                 fast=_compiled("concat_rows", "pandas.concat", _fast_concat))
         self._hook(pd, "merge", _merger("merge", method=False), "pandas.merge")
         self._hook(pd, "merge_asof", _merger("merge_asof", ("by",), method=False), "pandas.merge_asof")
         self._hook(pd, "merge_ordered", _merger("merge_ordered", method=False), "pandas.merge_ordered")
@@ -2760,7 +2773,7 @@ def _bind_pandas(pd: Any, np: Any) -> None:
             "DataFrame": pd.DataFrame, "Series": pd.Series, "ATTRIBUTE": ATTRIBUTE, "lineage_table": lineage_table,
             "Deferred": Deferred, "MAX_DEPTH": MAX_DEPTH, "run_plain_rule": _run_plain_rule,
             "count_or_log": _count_or_log, "column": R.column, "keep_columns": _keep_columns,
-            "filter_by_mask": _filter_by_mask, "series_elementwise": _series_elementwise,
+            "filter_by_mask": _filter_by_mask, "series_elementwise": _series_elementwise, "concat_rows": _concat_rows,
             "per_label_entries": _per_label.entries})
 
 

@@ -4,6 +4,7 @@ Collected only where the compiled hot path is loaded (tests/hooks/conftest.py)."
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,46 @@ def test_an_untracked_frame_gets_nothing_from_the_compiled_getitem(tracking: Any
         result = untracked["a"]
     assert installed((untracked, "a"), {}, result) is False
     assert ATTRIBUTE not in result.__dict__
+
+
+@pytest.mark.parametrize(("parts", "kwargs", "handed_over"), [
+    ("tracked, tracked", {}, COMMON),
+    ("tracked, untracked", {"ignore_index": True}, COMMON),
+    ("untracked, None, untracked", {}, COMMON),
+    ("tracked, tracked", {"axis": 0, "sort": False}, COMMON),
+    ("tracked, tracked", {"axis": "index"}, COMMON),
+    ("tracked, tracked", {"axis": 1}, HANDED_OVER),
+    ("tracked, series", {}, COMMON),
+    ("deep chain, tracked", {}, COMMON),
+])
+def test_the_compiled_concat_recorder_records_what_the_python_one_does(orders: pd.DataFrame, parts: str,
+                                                                      kwargs: dict[str, Any],
+                                                                      handed_over: bool) -> None:
+    deep = orders
+    for _ in range(3):
+        deep = deep.fillna(0)
+    pool = {"tracked": orders, "untracked": pd.DataFrame({"a": [9.0], "b": ["z"], "c": [9]}), "None": None,
+            "series": orders["a"], "deep chain": deep}
+    objs = [pool[name] for name in parts.split(", ")]
+    installed = inspect.getclosurevars(pd.concat).nonlocals["inner"].fast  # inside the iterator-materializing shim
+    assert installed.kind == "concat_rows"
+    original = installed.fallback
+    with _patching.suspended():
+        results = pd.concat.__openlineage_pandas_original__(objs, **kwargs), \
+            pd.concat.__openlineage_pandas_original__(objs, **kwargs)
+    handed: list[Any] = []
+
+    def spy(*call: Any) -> bool:
+        handed.append(call)
+        return bool(original(*call))
+
+    compiled = _patching.speedups.FastRecorder("concat_rows", "pandas.concat", spy)
+    assert compiled((objs,), dict(kwargs), results[0]) == original((objs,), dict(kwargs), results[1])
+    assert bool(handed) is handed_over
+    stored = [result.__dict__.get(ATTRIBUTE) for result in results]
+    assert (stored[0] is None) is (stored[1] is None)
+    if stored[1] is not None:
+        (_, thunk_c), (_, thunk_p) = stored
+        assert (thunk_c.name, thunk_c.fn, thunk_c.depth) == (thunk_p.name, thunk_p.fn, thunk_p.depth)
+        assert thunk_c.args[2:] == thunk_p.args[2:] and len(thunk_c.args[0]) == len(thunk_p.args[0])
+        assert list(thunk_c.force().columns.items()) == list(thunk_p.force().columns.items())
