@@ -7,7 +7,8 @@ else the machine is doing. Companion to `run.py`, not part of `make bench` (call
     .venv/bin/python benchmarks/instructions.py ops --ops rename --source /tmp/old   # another checkout
     .venv/bin/python benchmarks/instructions.py housing --rows 1000000
 
-`ops`: per condition, a process does 250 warm-up calls (past the operation log's bound, as in a long run), joins
+`ops`: per condition, a process fills the run's operation log (210 column selections, past its bound, as in any
+run past its first 200 operations), does 250 warm-up calls (`--warmup`), joins
 the tool's helper threads, then 200 measured calls between two markers: callgrind zeroes its counters on entering
 `os.getppid` and dumps them on entering `os.getegid`, so only the measured calls on the user's thread are counted
 (start-up varies between processes with hash seeds and thread timing; the marked span does not). `housing`: whole-process counts of the example, untracked vs `openlineage-pandas run`, with the
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,9 +32,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WARMUP = 250
 CALLS = 200
+LOG_FILL = 210  # past the operation log's default bound (OPENLINEAGE_PANDAS_OPLOG_MAX_ENTRIES=200)
 
 
-def _inner(condition: str, op: str, count: int, rows: int) -> None:
+def _inner(condition: str, op: str, count: int, rows: int, warmup: int) -> None:
     """The measured process (under valgrind)."""
     sys.path.insert(0, str(HERE))
     import ops  # type: ignore[import-not-found]
@@ -49,7 +52,9 @@ def _inner(condition: str, op: str, count: int, rows: int) -> None:
         openlineage_pandas.enable()
     frames = ops.load(files)
     fn = ops.OPS[op]
-    for _ in range(WARMUP):
+    for _ in range(LOG_FILL):  # a cheap operation fills the run's operation log, as in any run past its start
+        frames["df"][["id"]]
+    for _ in range(warmup):
         fn(frames)
     worker.settle(600)
     os.getppid()  # marker: callgrind zeroes its counters here (--zero-before=os_getppid)
@@ -90,7 +95,8 @@ def cmd_ops(args: argparse.Namespace) -> None:
     source = Path(args.source) if args.source else REPO
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(source / "openlineage_pandas")], check=True)
     cache = Path(args.cache)
-    print(f"{'operation':16s} {'untracked':>12s} {'tracked':>12s} {'added':>10s}  (instructions per op)")
+    print(f"{'operation':16s} {'untracked':>14s} {'tracked':>14s} {'added':>10s} {'ratio':>9s}  (instructions per op)")
+    ratios: list[float] = []
     for op in args.ops.split(","):
         per_op = {}
         for condition in ("untracked", "openlineage-pandas"):
@@ -99,12 +105,14 @@ def cmd_ops(args: argparse.Namespace) -> None:
                            OPENLINEAGE_PANDAS_EVENT_WORKER=args.event_worker,
                            OPENLINEAGE_PANDAS_SPEEDUPS="false" if args.pure_python else "true",
                            INSTRUCTIONS_SOURCE=args.source or "")
-                count = _callgrind([sys.executable, __file__, "_inner", condition, op, str(CALLS), str(args.rows)],
-                                   env, Path(scratch), marked=True)
-            per_op[condition] = count / CALLS
+                count = _callgrind([sys.executable, __file__, "_inner", condition, op, str(args.calls), str(args.rows),
+                                    str(args.warmup)], env, Path(scratch), marked=True)
+            per_op[condition] = count / args.calls
         added = per_op["openlineage-pandas"] - per_op["untracked"]
-        print(f"{op:16s} {per_op['untracked']:12,.0f} {per_op['openlineage-pandas']:12,.0f} {added:10,.0f}",
-              flush=True)
+        ratios.append(per_op["openlineage-pandas"] / per_op["untracked"])
+        print(f"{op:16s} {per_op['untracked']:14,.0f} {per_op['openlineage-pandas']:14,.0f} {added:10,.0f} "
+              f"{ratios[-1]:8.5f}x", flush=True)
+    print(f"{'geo-mean':16s} {'':14s} {'':14s} {'':10s} {statistics.geometric_mean(ratios):8.5f}x")
 
 
 def cmd_housing(args: argparse.Namespace) -> None:
@@ -133,7 +141,7 @@ def cmd_housing(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_inner":
-        _inner(argv[1], argv[2], int(argv[3]), int(argv[4]))
+        _inner(argv[1], argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", default=str(HERE / ".cache"), help="as run.py's: data/ and housing-data/ inside")
@@ -141,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     ops_parser = sub.add_parser("ops", help="instructions added per operation")
     ops_parser.add_argument("--ops", default="rename,filter_mask,concat,select_columns,dropna")
     ops_parser.add_argument("--rows", type=int, default=1000)
+    ops_parser.add_argument("--warmup", type=int, default=WARMUP, help="calls before the marked span (default: past "
+                            "the operation log's bound, as in a long run)")
+    ops_parser.add_argument("--calls", type=int, default=CALLS, help="calls in the marked span")
     ops_parser.add_argument("--event-worker", default="thread", choices=("thread", "process"),
                             help="the per-op path is the same either way; thread keeps the count deterministic")
     ops_parser.add_argument("--pure-python", action="store_true",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +51,24 @@ def test_redaction_and_namespace_safety():
     assert safe_namespace("weird ns#1") == "weird_ns_1"
     assert safe_namespace("") == "default"
     assert len(safe_namespace("x" * 5000)) == 1024
+
+
+@pytest.mark.parametrize("path", ["data/in.csv", "/tmp/with space/ü.parquet", "./a/../b.csv", "file.txt",
+                                  "/abs/dir/"])
+def test_local_files_are_named_as_openlineage_python_names_them(path, tmp_path, monkeypatch):
+    """The local-file rule is written out in naming.py (loading openlineage's naming module costs ~20 ms on the
+    first read); openlineage-python's own LocalFileSystem must agree with it."""
+    from openlineage.client.naming.dataset import LocalFileSystem
+
+    monkeypatch.chdir(tmp_path)
+    ref = dataset_for_target(path)
+    expected = LocalFileSystem(path=ref.location)
+    assert (ref.namespace, ref.name) == (expected.get_namespace(), expected.get_name())
+    assert ref.name == Path(os.path.abspath(path)).as_posix()
+
+
+def test_a_local_read_does_not_load_openlineage_pythons_naming_module():
+    code = ("import sys, openlineage_pandas.naming as n; n.dataset_for_target('x.csv'); "
+            "print(any('naming_dataset' in m or m.startswith('openlineage.client') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"

@@ -8,14 +8,24 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Hashable
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from openlineage_pandas.hooks._io import columns_of, lineage_of, record_write, shape2, with_known_columns
 from openlineage_pandas.hooks._patching import HookedCall, Instrumentor
-from openlineage_pandas.provenance import sql_lineage as S
 from openlineage_pandas.provenance.model import FrameLineage, field_name
 from openlineage_pandas.provenance.registry import lineage_table
 from openlineage_pandas.run import DatasetRecord, OperationEntry, current_run
+
+if TYPE_CHECKING:
+    from openlineage_pandas.provenance import sql_lineage as S
+
+
+def _sql() -> ModuleType:
+    """provenance.sql_lineage, loaded by the first SQL call rather than by enable() (its dataclasses cost ~6 ms)."""
+    from openlineage_pandas.provenance import sql_lineage
+
+    return sql_lineage
 
 _TABLE_NAME = re.compile(r'\s*(?:[A-Za-z_][\w$]*|"[^"]+"|`[^`]+`)(?:\.(?:[A-Za-z_][\w$]*|"[^"]+"|`[^`]+`))*\s*')
 UNKNOWN_DTYPE = "unknown"
@@ -27,15 +37,15 @@ def database_info_for(con: Any) -> S.DatabaseInfo:
     Reads the URL's host, port and database only; user names and passwords never leave the URL object.
     """
     if isinstance(con, str):
-        return S.database_info_from_url(con)
+        return _sql().database_info_from_url(con)
     url = getattr(con, "url", None)
     if url is None:
         url = getattr(getattr(con, "engine", None), "url", None)
     if url is not None and hasattr(url, "drivername"):
-        return S.database_info_from_url(url)
+        return _sql().database_info_from_url(url)
     if type(con).__module__.split(".", 1)[0] == "sqlite3":
         return _sqlite_info(con)
-    return S.database_info_from_dbapi(con)
+    return _sql().database_info_from_dbapi(con)
 
 
 def _sqlite_info(con: Any) -> S.DatabaseInfo:
@@ -44,7 +54,7 @@ def _sqlite_info(con: Any) -> S.DatabaseInfo:
         rows = con.execute("PRAGMA database_list").fetchall()
     except Exception:  # closed connection or a foreign row factory: name it as in-memory, and say so
         rows = []
-    return S.database_info_for_sqlite(rows)
+    return _sql().database_info_for_sqlite(rows)
 
 
 def _is_sqlalchemy(con: Any) -> bool:
@@ -117,10 +127,10 @@ def _reader(name: str) -> Any:
         labels, index_labels, _ = _labels(result)
         if name == "read_sql" and isinstance(sql, str) and _TABLE_NAME.fullmatch(sql) and _is_sqlalchemy(con):
             # pandas reads a whole table when read_sql is given a bare table name over SQLAlchemy
-            ql = S.table_lineage(info, sql.strip(), None, labels, index_labels)
+            ql = _sql().table_lineage(info, sql.strip(), None, labels, index_labels)
             _record_query(operation, result, ql, whole_table=True)
             return
-        ql = S.query_lineage(sql_text(sql, con), info, labels, index_labels)
+        ql = _sql().query_lineage(sql_text(sql, con), info, labels, index_labels)
         _record_query(operation, result, ql, whole_table=False)
 
     return record
@@ -129,7 +139,7 @@ def _reader(name: str) -> Any:
 def _read_table(call: HookedCall, result: Any) -> None:
     info = database_info_for(call.argument(1, "con"))
     labels, index_labels, _ = _labels(result)
-    ql = S.table_lineage(info, str(call.argument(0, "table_name")), call.argument(2, "schema"), labels,
+    ql = _sql().table_lineage(info, str(call.argument(0, "table_name")), call.argument(2, "schema"), labels,
                          index_labels)
     _record_query("pandas.read_sql_table", result, ql, whole_table=call.argument(6, "columns") is None)
 
@@ -159,7 +169,7 @@ def _writer(owner: str) -> Any:
         info = database_info_for(call.argument(2, "con"))
         # pandas 2.2 still accepts these positionally (deprecated); 3.x makes them keyword-only
         schema = call.argument(3, "schema")
-        ref = S.table_dataset(info, str(name), schema)
+        ref = _sql().table_dataset(info, str(name), schema)
         index_cols = _index_columns(obj, call.argument(5, "index", True), call.argument(6, "index_label"))
         columns = [*index_cols, *columns_of(obj)]
         lineage = lineage_of(obj)
