@@ -18,6 +18,54 @@ from openlineage_pandas.provenance.registry import ATTRIBUTE
 COMMON, HANDED_OVER = False, True
 
 
+def _check_hooked_method(owner: type, attribute: str, kind: str, call_args: tuple[Any, ...],
+                         kwargs: dict[str, Any], handed_over: bool) -> None:
+    """The compiled recorder installed on `owner.attribute` against its Python fallback, on one call."""
+    hooked = owner.__dict__[attribute]
+    installed = hooked.wrapper.fast
+    assert type(installed) is _patching.speedups.FastRecorder and installed.kind == kind
+    with _patching.suspended():
+        results = hooked.original(*call_args, **kwargs), hooked.original(*call_args, **kwargs)
+    _check_same_recording(installed, call_args, kwargs, *results, handed_over=handed_over)
+
+
+def _same(compiled: Any, python: Any) -> bool:
+    """Equal, element for element; each result's own column axis compares by its labels."""
+    if isinstance(compiled, pd.Index):
+        return isinstance(python, pd.Index) and list(compiled) == list(python)
+    if isinstance(compiled, tuple):
+        return isinstance(python, tuple) and len(compiled) == len(python) and all(
+            _same(a, b) for a, b in zip(compiled, python, strict=True))
+    return compiled is python or bool(compiled == python)
+
+
+def _check_same_recording(installed: Any, call_args: tuple[Any, ...], kwargs: dict[str, Any], by_compiled: Any,
+                          by_python: Any, handed_over: bool) -> None:
+    """A copy of the compiled recorder `installed`, spying on its fallback, records on `by_compiled` what the
+    Python fallback records on `by_python` (the same call's result, made twice), handing over only when said."""
+    handed: list[Any] = []
+
+    def spy(*call: Any) -> bool:
+        handed.append(call)
+        return bool(installed.fallback(*call))
+
+    compiled = _patching.speedups.FastRecorder(installed.kind, installed.label, spy, original=installed.original,
+                                               rule=installed.rule, logged=installed.logged)
+    assert compiled(call_args, dict(kwargs), by_compiled) == installed.fallback(call_args, dict(kwargs), by_python)
+    assert bool(handed) is handed_over
+    stored = [getattr(result, "__dict__", {}).get(ATTRIBUTE) for result in (by_compiled, by_python)]
+    assert (stored[0] is None) is (stored[1] is None)
+    if stored[1] is None:
+        return
+    (gen_c, thunk_c), (gen_p, thunk_p) = stored
+    assert gen_c == gen_p
+    assert (thunk_c.name, thunk_c.fn, thunk_c.depth) == (thunk_p.name, thunk_p.fn, thunk_p.depth)
+    assert _same(thunk_c.token, thunk_p.token) and _same(thunk_c.args, thunk_p.args)
+    assert list(thunk_c.force().columns.items()) == list(thunk_p.force().columns.items())
+
+
+
+
 @pytest.mark.parametrize(("method", "args", "kwargs", "handed_over"), [
     ("rename", (), {"columns": {"a": "n"}}, COMMON),
     ("fillna", (0,), {}, COMMON),
@@ -38,33 +86,7 @@ def test_the_compiled_deferring_recorder_records_what_the_python_one_does(
     pd.DataFrame({"a": [1.0, None, 3.0], "b": ["x", "y", "y"]}).to_csv(tmp_path / "in.csv", index=False)
     frame = pd.read_csv(tmp_path / "in.csv")
     pandas_ops.lineage_for(frame)  # keyed by its labels, as after any first operation on it
-    installed = pd.DataFrame.__dict__[method].wrapper.fast
-    assert type(installed) is _patching.speedups.FastRecorder and installed.kind == "deferring"
-    python = installed.fallback
-    handed: list[Any] = []
-
-    def spy(*call: Any) -> bool:
-        handed.append(call)
-        return python(*call)
-
-    compiled = _patching.speedups.FastRecorder("deferring", installed.label, spy, original=installed.original,
-                                               rule=installed.rule, logged=installed.logged)
-    original = pd.DataFrame.__dict__[method].original
-    call_args = (frame, *args)
-    with _patching.suspended():
-        by_compiled, by_python = original(*call_args, **kwargs), original(*call_args, **kwargs)
-    assert compiled(call_args, dict(kwargs), by_compiled) == python(call_args, dict(kwargs), by_python)
-    assert bool(handed) is handed_over
-    stored = [result.__dict__.get(ATTRIBUTE) for result in (by_compiled, by_python)]
-    if stored[1] is None:
-        assert stored[0] is None
-        return
-    (gen_c, thunk_c), (gen_p, thunk_p) = stored
-    assert gen_c == gen_p
-    assert (thunk_c.name, thunk_c.fn, thunk_c.depth) == (thunk_p.name, thunk_p.fn, thunk_p.depth)
-    assert thunk_c.token is by_compiled.columns and thunk_p.token is by_python.columns
-    assert thunk_c.args[:6] == thunk_p.args[:6]
-    assert list(thunk_c.force().columns.items()) == list(thunk_p.force().columns.items())
+    _check_hooked_method(pd.DataFrame, method, "deferring", (frame, *args), kwargs, handed_over)
 
 
 def test_the_compiled_deferring_recorder_leaves_untracked_and_inplace_calls_alone(tracking: Any) -> None:
@@ -76,35 +98,6 @@ def test_the_compiled_deferring_recorder_leaves_untracked_and_inplace_calls_alon
     assert compiled((untracked, 0), {}, result) is True  # nothing to record
     assert compiled((untracked, 0), {"inplace": True}, None) is False
     assert compiled((untracked, 0), {}, untracked) is False
-
-
-def _same_thunk_args(compiled: tuple[Any, ...], python: tuple[Any, ...]) -> bool:
-    """Equal argument for argument; each result's own column axis compares by its labels."""
-    return len(compiled) == len(python) and all(
-        list(a) == list(b) if isinstance(a, pd.Index) else a is b or a == b for a, b in zip(compiled, python, strict=True))
-
-
-def _check_same_recording(installed: Any, call_args: tuple[Any, ...], by_compiled: Any, by_python: Any,
-                          handed_over: bool) -> None:
-    handed: list[Any] = []
-
-    def spy(*call: Any) -> bool:
-        handed.append(call)
-        return bool(installed.fallback(*call))
-
-    compiled = _patching.speedups.FastRecorder(installed.kind, installed.label, spy)
-    assert compiled(call_args, {}, by_compiled) == installed.fallback(call_args, {}, by_python)
-    assert bool(handed) is handed_over
-    stored = [getattr(result, "__dict__", {}).get(ATTRIBUTE) for result in (by_compiled, by_python)]
-    if stored[1] is None:
-        assert stored[0] is None
-        return
-    (gen_c, thunk_c), (gen_p, thunk_p) = stored
-    assert gen_c == gen_p
-    assert (thunk_c.name, thunk_c.fn, thunk_c.depth) == (thunk_p.name, thunk_p.fn, thunk_p.depth)
-    assert (thunk_c.token is None) is (thunk_p.token is None)
-    assert _same_thunk_args(thunk_c.args, thunk_p.args)
-    assert list(thunk_c.force().columns.items()) == list(thunk_p.force().columns.items())
 
 
 @pytest.fixture
@@ -131,12 +124,7 @@ def test_the_compiled_frame_getitem_recorder_records_what_the_python_one_does(or
     elif special == "stale labels":
         orders.columns = ["A", "B", "C"]  # relabelled behind the tracker's back: the fallback realigns
         key = "A"
-    installed = pd.DataFrame.__dict__["__getitem__"].wrapper.fast
-    assert installed.kind == "frame_getitem"
-    original = pd.DataFrame.__dict__["__getitem__"].original
-    with _patching.suspended():
-        results = original(orders, key), original(orders, key)
-    _check_same_recording(installed, (orders, key), *results, handed_over=handed_over)
+    _check_hooked_method(pd.DataFrame, "__getitem__", "frame_getitem", (orders, key), {}, handed_over)
 
 
 @pytest.mark.parametrize(("right", "handed_over"), [
@@ -154,12 +142,7 @@ def test_the_compiled_series_operator_recorder_records_what_the_python_one_does(
     elif right == "per-label reduction alive":
         keep_alive = orders[["a", "c"]].sum()
         right = 1
-    installed = pd.Series.__dict__["__add__"].wrapper.fast
-    assert installed.kind == "series_binary"
-    original = pd.Series.__dict__["__add__"].original
-    with _patching.suspended():
-        results = original(left, right), original(left, right)
-    _check_same_recording(installed, (left, right), *results, handed_over=handed_over)
+    _check_hooked_method(pd.Series, "__add__", "series_binary", (left, right), {}, handed_over)
     del keep_alive
 
 
@@ -194,23 +177,7 @@ def test_the_compiled_concat_recorder_records_what_the_python_one_does(orders: p
     objs = [pool[name] for name in parts.split(", ")]
     installed = inspect.getclosurevars(pd.concat).nonlocals["inner"].fast  # inside the iterator-materializing shim
     assert installed.kind == "concat_rows"
-    original = installed.fallback
     with _patching.suspended():
         results = pd.concat.__openlineage_pandas_original__(objs, **kwargs), \
             pd.concat.__openlineage_pandas_original__(objs, **kwargs)
-    handed: list[Any] = []
-
-    def spy(*call: Any) -> bool:
-        handed.append(call)
-        return bool(original(*call))
-
-    compiled = _patching.speedups.FastRecorder("concat_rows", "pandas.concat", spy)
-    assert compiled((objs,), dict(kwargs), results[0]) == original((objs,), dict(kwargs), results[1])
-    assert bool(handed) is handed_over
-    stored = [result.__dict__.get(ATTRIBUTE) for result in results]
-    assert (stored[0] is None) is (stored[1] is None)
-    if stored[1] is not None:
-        (_, thunk_c), (_, thunk_p) = stored
-        assert (thunk_c.name, thunk_c.fn, thunk_c.depth) == (thunk_p.name, thunk_p.fn, thunk_p.depth)
-        assert thunk_c.args[2:] == thunk_p.args[2:] and len(thunk_c.args[0]) == len(thunk_p.args[0])
-        assert list(thunk_c.force().columns.items()) == list(thunk_p.force().columns.items())
+    _check_same_recording(installed, (objs,), kwargs, *results, handed_over=handed_over)
