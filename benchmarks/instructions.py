@@ -11,7 +11,9 @@ else the machine is doing. Companion to `run.py`, not part of `make bench` (call
 run past its first 200 operations), does 250 warm-up calls (`--warmup`), joins
 the tool's helper threads, then 200 measured calls between two markers: callgrind zeroes its counters on entering
 `os.getppid` and dumps them on entering `os.getegid`, so only the measured calls on the user's thread are counted
-(start-up varies between processes with hash seeds and thread timing; the marked span does not). `housing`: whole-process counts of the example, untracked vs `openlineage-pandas run`, with the
+(start-up varies between processes with thread timing; the marked span does not), and every process runs with
+`PYTHONHASHSEED=0`, so set and dict layouts repeat. `housing`: whole-process counts of the example, untracked vs
+`openlineage-pandas run`, with the
 event worker in a thread or in the helper process (callgrind follows only the measured process, so the
 helper's own work is not counted: that is the point of it). OpenBLAS runs single-threaded so its spinning
 threads do not add noise.
