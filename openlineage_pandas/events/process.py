@@ -247,7 +247,11 @@ def main() -> int:
         level = "WARNING"
     log.setLevel(getattr(logging, level, logging.WARNING))
     serve(inp, out)
-    return 0
+    # Every event is written or spooled and the emitter is shut down: skip the interpreter's teardown of
+    # openlineage-python's modules, which the parent's exit would otherwise wait for.
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
