@@ -157,15 +157,21 @@ def run_section(rows: int, calls: int, runner: Any, names: list[str]) -> dict[st
                            "importtime": {},
                            "note": f"cProfile, {calls} calls of each of the 13 operations on {rows:,} rows. "
                                    "'self %' is the function's own time as a share of all profiled time; "
-                                   "cProfile inflates many-small-call code, so read shares, not absolute µs."}
+                                   "cProfile inflates many-small-call code, so read shares, not absolute µs. "
+                                   "openlineage-pandas runs its pure-Python hot path here "
+                                   "(OPENLINEAGE_PANDAS_SPEEDUPS=false): cProfile cannot see into the compiled "
+                                   "one, whose cost benchmarks/instructions.py counts."}
     for condition in names:
         package = PACKAGES.get(condition)
         if package is None or condition != "openlineage-pandas":  # AutoLineage: timings only
             continue
         pdir = runner.raw_dir / f"profile-{condition}"
         log(f"profile: {condition}")
+        # cProfile sees Python frames only, and the compiled hot path has none: profile the pure-Python one,
+        # whose frames show where the work is (instructions.py measures the compiled path)
         res = runner.worker(condition, "profile", "p", ["--rows", str(rows), "--calls", str(calls),
-                                                        "--profile-dir", str(pdir)])
+                                                        "--profile-dir", str(pdir)],
+                            extra_env={"OPENLINEAGE_PANDAS_SPEEDUPS": "false"})
         if not res.ok:
             continue
         files = sorted(str(p) for p in pdir.glob("*.pstats"))

@@ -126,12 +126,13 @@ class Runner:
         self.timeout = timeout
         self.errors: list[str] = []
 
-    def worker(self, condition: str, job: str, label: str, args: list[str]) -> WorkerResult:
+    def worker(self, condition: str, job: str, label: str, args: list[str],
+               extra_env: dict[str, str] | None = None) -> WorkerResult:
         """Run worker.py `job` under `condition`'s interpreter in a fresh process; keep its JSON in raw/."""
         cond = self.conditions[condition]
         scratch = scratch_dir(self.cache, f"{job}-{condition}")
         out = self.raw_dir / f"{job}-{label}-{condition}.json"
-        env = clean_env({"OPENLINEAGE_PANDAS_DIR": str(scratch / "store")}, cond.pythonpath)
+        env = clean_env({"OPENLINEAGE_PANDAS_DIR": str(scratch / "store"), **(extra_env or {})}, cond.pythonpath)
         cmd = [cond.python, str(WORKER), job, "--condition", condition, "--out", str(out),
                "--cache", str(self.cache), *args]
         res = run_json(cmd, out, env, scratch, self.timeout)
