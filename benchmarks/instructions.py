@@ -12,7 +12,8 @@ run past its first 200 operations), does 250 warm-up calls (`--warmup`), joins
 the tool's helper threads, then 200 measured calls between two markers: callgrind zeroes its counters on entering
 `os.getppid` and dumps them on entering `os.getegid`, so only the measured calls on the user's thread are counted
 (start-up varies between processes with thread timing; the marked span does not), and every process runs with
-`PYTHONHASHSEED=0`, so set and dict layouts repeat. `housing`: whole-process counts of the example, untracked vs
+`PYTHONHASHSEED=0`, so string hashing repeats (object addresses do not: one op's count still moves by up to ~6k
+between runs). `housing`: whole-process counts of the example, untracked vs
 `openlineage-pandas run`, with the
 event worker in a thread or in the helper process (callgrind follows only the measured process, so the
 helper's own work is not counted: that is the point of it). OpenBLAS runs single-threaded so its spinning
@@ -88,7 +89,7 @@ def _callgrind(command: list[str], env: dict[str, str], cwd: Path, marked: bool 
 
 def _env(store: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "PYTHONDONTWRITEBYTECODE"))}
-    # a fixed hash seed: set and dict layouts (and so instruction counts) repeat from one process to the next
+    # a fixed hash seed: string-keyed set and dict layouts repeat from one process to the next
     env.update({"OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "OPENLINEAGE_PANDAS_DIR": str(store), **extra})
     return env
 

@@ -171,12 +171,9 @@ def _build_timeout() -> float:
 
 
 def _flush_timeout() -> float:
-    from openlineage_pandas.config import ConfigError, Settings
+    from openlineage_pandas.config import setting_or_default
 
-    try:
-        return float(Settings.from_env().flush_timeout)
-    except ConfigError:
-        return 5.0
+    return float(setting_or_default("FLUSH_TIMEOUT"))
 
 
 def _after_fork_in_child() -> None:

@@ -122,6 +122,15 @@ def setting(key: str, environ: Mapping[str, str] | None = None) -> Any:
     return entry.default if raw is None else entry.parse(entry.env_name, raw)
 
 
+def setting_or_default(key: str) -> Any:
+    """`setting(key)`, or the setting's default when its value is invalid: for code that must go on either way
+    (`enable()` refuses the invalid value and names it)."""
+    try:
+        return setting(key)
+    except ConfigError:
+        return _BY_KEY[key].default
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved project settings; build with `Settings.from_env()`."""

@@ -216,15 +216,6 @@ class Run:
         with self._lock:
             self.oplog.add(entry)
 
-    def count_operation(self) -> bool:
-        """Count an operation without its entry when the bounded log is full (hooks then skip building one).
-        Returns False when the entry is still wanted."""
-        oplog = self.oplog
-        if not oplog.full:  # entries are only ever added, so a stale "not full" merely builds one entry more
-            return False
-        oplog.skip()
-        return True
-
     def _declare_sources_of(self, record: DatasetRecord) -> None:
         """Column lineage may point at datasets read in another run (e.g. outside a `job()` scope); declare
         them as inputs here too, or Marquez would silently drop the lineage."""

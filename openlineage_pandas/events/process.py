@@ -168,14 +168,11 @@ def _child_environment() -> dict[str, str]:
 def wanted() -> bool:
     """Whether events should go through the child: the setting says so, nobody installed their own emitter in
     this process (tests, integrations), and there is an interpreter to start."""
-    from openlineage_pandas.config import ConfigError, Settings
+    from openlineage_pandas.config import setting_or_default
     from openlineage_pandas.delivery.emitter import custom_emitter_installed
 
-    try:
-        mode = Settings.from_env().event_worker
-    except ConfigError:
-        mode = "process"
-    return mode == "process" and not custom_emitter_installed() and bool(sys.executable)
+    return setting_or_default("EVENT_WORKER") == "process" and not custom_emitter_installed() \
+        and bool(sys.executable)
 
 
 event_process = EventProcess()
@@ -239,13 +236,9 @@ def main() -> int:
             pass
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing printed by a library may corrupt the acknowledgements
-    from openlineage_pandas.config import ConfigError, Settings
+    from openlineage_pandas.config import setting_or_default
 
-    try:
-        level = str(Settings.from_env().log_level).upper()
-    except ConfigError:
-        level = "WARNING"
-    log.setLevel(getattr(logging, level, logging.WARNING))
+    log.setLevel(str(setting_or_default("LOG_LEVEL")).upper())
     serve(inp, out)
     # Every event is written or spooled and the emitter is shut down: skip the interpreter's teardown of
     # openlineage-python's modules, which the parent's exit would otherwise wait for.

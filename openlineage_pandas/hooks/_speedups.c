@@ -538,7 +538,7 @@ static PyObject *lineage_attribute = NULL;  /* registry.ATTRIBUTE */
 static PyObject *lineage_table = NULL;      /* registry.lineage_table: its `generation` */
 static PyObject *deferred_type = NULL;      /* provenance.deferred.Deferred */
 static PyObject *run_plain_rule = NULL;     /* pandas_ops._run_plain_rule */
-static PyObject *count_or_log = NULL;       /* pandas_ops._count_or_log */
+static PyObject *log_function = NULL;       /* pandas_ops._log */
 static PyObject *column_rule = NULL;        /* rules_pandas.column */
 static PyObject *keep_columns = NULL;       /* pandas_ops._keep_columns */
 static PyObject *filter_by_mask = NULL;     /* pandas_ops._filter_by_mask */
@@ -548,7 +548,7 @@ static PyObject *per_label_entries = NULL;  /* pandas_ops._per_label.entries (a 
 static PyObject *label_column = NULL, *label_columns = NULL, *label_mask = NULL, *label_concat = NULL;
 static long max_depth = 0;
 static PyObject *str_generation, *str_columns, *str_token, *str_value, *str_depth, *str_inplace, *str_name,
-    *str_dtype, *str_force, *str_axis, *str_index, *str_ignore_index;
+    *str_dtype, *str_force, *str_axis, *str_ignore_index;
 
 #define PLAIN_MAX 256
 
@@ -721,7 +721,7 @@ static int store(PyObject *result, PyObject *generation, PyObject *thunk) {
 
 static int log_operation(PyObject *label, PyObject *before, PyObject *after, PyObject *lin, PyObject *thunk) {
     PyObject *log_args[5] = {label, before, after, lin, thunk};
-    PyObject *none = PyObject_Vectorcall(count_or_log, log_args, 5, NULL);
+    PyObject *none = PyObject_Vectorcall(log_function, log_args, 5, NULL);
     Py_XDECREF(none);
     return none == NULL ? -1 : 0;
 }
@@ -1272,7 +1272,7 @@ static PyObject *configure_pandas(PyObject *module, PyObject *names) {
     if (take(names, "DataFrame", &frame_type) < 0 || take(names, "Series", &series_type) < 0 ||
         take(names, "ATTRIBUTE", &lineage_attribute) < 0 || take(names, "lineage_table", &lineage_table) < 0 ||
         take(names, "Deferred", &deferred_type) < 0 || take(names, "run_plain_rule", &run_plain_rule) < 0 ||
-        take(names, "count_or_log", &count_or_log) < 0 || take(names, "column", &column_rule) < 0 ||
+        take(names, "log", &log_function) < 0 || take(names, "column", &column_rule) < 0 ||
         take(names, "keep_columns", &keep_columns) < 0 || take(names, "filter_by_mask", &filter_by_mask) < 0 ||
         take(names, "series_elementwise", &series_elementwise) < 0 || take(names, "concat_rows", &concat_rows) < 0 ||
         take(names, "per_label_entries", &per_label_entries) < 0 || take(names, "MAX_DEPTH", &depth) < 0) {
@@ -1356,11 +1356,10 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     label_mask = PyUnicode_InternFromString("DataFrame[mask]");
     label_concat = PyUnicode_InternFromString("pandas.concat");
     str_axis = PyUnicode_InternFromString("axis");
-    str_index = PyUnicode_InternFromString("index");
     str_ignore_index = PyUnicode_InternFromString("ignore_index");
     if (!str_fault_injection || !str_generation || !str_columns || !str_token || !str_value || !str_depth ||
-        !str_inplace || !str_name || !str_dtype || !str_force || !label_column || !label_columns || !label_mask || !label_concat || !str_axis || !str_index ||
-        !str_ignore_index) {
+        !str_inplace || !str_name || !str_dtype || !str_force || !label_column || !label_columns || !label_mask ||
+        !label_concat || !str_axis || !str_ignore_index) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&speedups_module);

@@ -275,7 +275,11 @@ def _log(name: str, before: Any, after: Any, lin_before: Lineage | None, lin_aft
     """One operation-log entry: shapes and rows removed now (O(1)); the columns added/removed come from the two
     lineages when the event is built, so a deferred lineage stays deferred."""
     run = current_run()
-    if run is None or run.count_operation():  # past the log's bound only the count is kept
+    if run is None:
+        return
+    oplog = run.oplog
+    if oplog.full:  # past the log's bound only the count is kept; a stale "not full" builds one entry more
+        oplog.skip()
         return
     shape_before = _dims(before)
     shape_after = _dims(after)
@@ -359,20 +363,10 @@ def _deferring_method(label: str, original: Any, rule: Rule, logged: bool) -> Fa
         thunk.token = out_cols
         result.__dict__[ATTRIBUTE] = (table.generation, thunk)
         if logged:
-            _count_or_log(label, receiver, result, lin, thunk)
+            _log(label, receiver, result, lin, thunk)
         return True
 
     return _compiled("deferring", label, fast, original=original, rule=rule, logged=logged)
-
-
-def _count_or_log(label: str, before: Any, after: Any, lin_before: Lineage | None, lin_after: Lineage) -> None:
-    run = current_run()
-    if run is not None:
-        oplog = run.oplog
-        if oplog.full:
-            oplog.skip()
-        else:
-            _log(label, before, after, lin_before, lin_after)
 
 
 def _depth(lin: Lineage | None) -> int:
@@ -420,7 +414,7 @@ def _fast_frame_getitem(args: tuple[Any, ...], kwargs: dict[str, Any], result: A
         return False
     thunk.token = cols
     result.__dict__[ATTRIBUTE] = (lineage_table.generation, thunk)
-    _count_or_log(name, frame, result, lin, thunk)
+    _log(name, frame, result, lin, thunk)
     return True
 
 
@@ -920,7 +914,7 @@ def _fast_assign(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> 
     thunk = _thunk("DataFrame.assign", _assign_thunk, (lin, tuple(items), out_cols), out_cols, lin)
     thunk.token = out_cols
     result.__dict__[ATTRIBUTE] = (lineage_table.generation, thunk)
-    _count_or_log("DataFrame.assign", receiver, result, lin, thunk)
+    _log("DataFrame.assign", receiver, result, lin, thunk)
     return True
 
 
@@ -1473,7 +1467,7 @@ def _defer_merge(call: HookedCall, left: Any, right: Any, result: Any, descripti
                                              out_cols, left_lin, right_lin), out_cols, base)
     thunk.token = out_cols
     result.__dict__[ATTRIBUTE] = (lineage_table.generation, thunk)
-    _count_or_log(call.name, left, result, left_lin, thunk)
+    _log(call.name, left, result, left_lin, thunk)
     return True
 
 
@@ -1591,7 +1585,7 @@ def _defer_concat_rows(objs: Sequence[Any], result: Any, ignore_index: bool) -> 
                                                     *(lin for lin, _ in parts if lin is not None)), out_cols, tracked)
     thunk.token = out_cols
     result.__dict__[ATTRIBUTE] = (lineage_table.generation, thunk)
-    _count_or_log("pandas.concat", None, result, None, thunk)
+    _log("pandas.concat", None, result, None, thunk)
     return True
 
 
@@ -1608,7 +1602,8 @@ def _concat_rows(parts: tuple[tuple[Any, Any], ...], out_cols: Any, ignore_index
 
 
 def _is_iterator(value: Any) -> bool:
-    return hasattr(value, "__next__")
+    # lists and tuples first: `hasattr` on them raises and catches an AttributeError
+    return type(value) is not list and type(value) is not tuple and hasattr(value, "__next__")
 
 
 # ---------------------------------------------------------------------------------------------- grouping
@@ -1751,7 +1746,7 @@ def _rec_group_method(call: HookedCall, result: Any) -> None:
             thunk = _thunk(f"{spec.description}.{name}", _group_thunk, (spec, name, plain, series_out, shape),
                            (shape,) if series_out else shape, spec.parent)
             _store(result, thunk)
-            _count_or_log(f"{spec.description}.{name}", None, result, spec.parent, thunk)
+            _log(f"{spec.description}.{name}", None, result, spec.parent, thunk)
             return
     series_out = isinstance(out, _S)
     new = _group_result(spec, name, call, gb, _labels(out), series_out, out.name if series_out else None, out)
@@ -2602,7 +2597,7 @@ class PandasOpsInstrumentor(Instrumentor):
 
         @functools.wraps(current)
         def materializing(*args: Any, **kwargs: Any) -> Any:
-            if args and type(args[0]) is not list and _is_iterator(args[0]):
+            if args and _is_iterator(args[0]):
                 args = (list(args[0]), *args[1:])
             elif first in kwargs and _is_iterator(kwargs[first]):
                 kwargs = {**kwargs, first: list(kwargs[first])}
@@ -2772,7 +2767,7 @@ def _bind_pandas(pd: Any, np: Any) -> None:
         speedups.configure_pandas({
             "DataFrame": pd.DataFrame, "Series": pd.Series, "ATTRIBUTE": ATTRIBUTE, "lineage_table": lineage_table,
             "Deferred": Deferred, "MAX_DEPTH": MAX_DEPTH, "run_plain_rule": _run_plain_rule,
-            "count_or_log": _count_or_log, "column": R.column, "keep_columns": _keep_columns,
+            "log": _log, "column": R.column, "keep_columns": _keep_columns,
             "filter_by_mask": _filter_by_mask, "series_elementwise": _series_elementwise, "concat_rows": _concat_rows,
             "per_label_entries": _per_label.entries})
 
