@@ -390,10 +390,13 @@ def markdown(results: dict[str, Any]) -> str:
                 lines += [f"- {LABELS.get(cond, cond)}: `{cmd}`"]
             lines += [""]
             rows = [[f"{int(r):,}", _f(v.get("untracked_s"), "{:.2f}"), _f(v.get("tracked_s"), "{:.2f}"),
-                     _f(v.get("ratio"), "{:.3f}x"), _f(v.get("events"), "{:.0f}"), str(v.get("n"))]
+                     _f(v.get("ratio"), "{:.3f}x"), _f(v.get("private_process_s"), "{:.2f}"),
+                     _f(v.get("private_process_ratio"), "{:.3f}x"), _f(v.get("control_ratio"), "{:.3f}x"),
+                     _f(v.get("events"), "{:.0f}"), str(v.get("n"))]
                     for r, v in hs["summary"].items()]
-            lines += [*_table(["rows", "untracked s", "openlineage-pandas s", "ratio (paired median)",
-                               "events emitted", "trials"], rows), ""]
+            lines += [*_table(["rows", "untracked s", "openlineage-pandas s (warm event server)",
+                               "ratio (paired median)", "private event process s", "ratio (paired median)",
+                               "A/A control ratio", "events emitted", "trials"], rows), ""]
 
     if "profile" in sec and "hotspots" in sec["profile"]:
         prof = sec["profile"]

@@ -288,6 +288,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--conditions", default=",".join(ALL_CONDITIONS), help="comma-separated subset of conditions")
     p.add_argument("--sizes", default="", help="override the row counts of the ops section, e.g. 1000,1000000")
     p.add_argument("--trials", type=int, default=0, help="override the trials per size of the ops section")
+    p.add_argument("--housing-rows", default="", help="override the housing section's row counts, e.g. 1000000")
+    p.add_argument("--housing-trials", type=int, default=0, help="override the housing section's trials")
     p.add_argument("--with-autolineage", action="store_true", help="smoke mode: include AutoLineage too")
     p.add_argument("--no-install", action="store_true", help="never pip-install AutoLineage (report unavailable)")
     p.add_argument("--out", default="", help="results directory (default benchmarks/results, smoke: results/raw/smoke)")
@@ -336,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.trials:
         for sp in plan.sizes:
             sp.trials = args.trials
+    if args.housing_rows:
+        plan.housing_rows = [int(r) for r in args.housing_rows.split(",")]
+    if args.housing_trials:
+        plan.housing_trials = args.housing_trials
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
     if unknown:

@@ -13,10 +13,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openlineage_pandas import run as runs
 from openlineage_pandas.config import ConfigError, Settings, tracking_disabled
+
+if TYPE_CHECKING:
+    from openlineage_pandas.delivery.emitter import Emitter
 
 log = logging.getLogger("openlineage_pandas")
 
@@ -100,8 +103,14 @@ def disable() -> None:
     _flush()
 
 
+def _existing_emitter() -> Emitter | None:
+    """The process-wide emitter, if one was built or installed; never loads the emitter's module (~15 ms of
+    imports) when nothing used it, as with the event process."""
+    module = sys.modules.get("openlineage_pandas.delivery.emitter")
+    return module.existing_emitter() if module is not None else None
+
+
 def _flush() -> None:
-    from openlineage_pandas.delivery.emitter import existing_emitter
     from openlineage_pandas.events.pipeline import pipeline
     from openlineage_pandas.events.process import event_process
     from openlineage_pandas.safety import guarded_call
@@ -109,7 +118,7 @@ def _flush() -> None:
     guarded_call("event building", pipeline.drain, _build_timeout())
     if event_process.running:
         guarded_call("emission", event_process.flush)
-    emitter = existing_emitter()
+    emitter = _existing_emitter()
     if emitter is not None:
         guarded_call("emission", emitter.flush, emitter.settings.flush_timeout)
 
@@ -157,9 +166,7 @@ def _at_exit() -> None:
 
         # the child flushes with its own deadline, then exits; the margin covers its start and spooling
         guarded_call("emission", event_process.close, _flush_timeout() + 10.0)
-        from openlineage_pandas.delivery.emitter import existing_emitter
-
-        emitter = existing_emitter()
+        emitter = _existing_emitter()
         if emitter is not None:
             guarded_call("emission", emitter.shutdown, emitter.settings.flush_timeout)
 

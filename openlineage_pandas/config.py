@@ -92,9 +92,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EAGER_LINEAGE", False, _parse_bool,
             "Evaluate column lineage at every operation instead of on first use: slower, but a rule error "
             "shows up at the call that caused it (used for pandas' own test-suite)."),
-    Setting("EVENT_WORKER", "process", _parse_choice(("process", "thread")),
-            "Where events are built and sent: a helper process started on first use (openlineage-python's import "
-            "and event building then run on another core), or a thread of this process."),
+    Setting("EVENT_WORKER", "server", _parse_choice(("server", "process", "thread")),
+            "Where events are built and sent: a process forked for each run by a shared event server that is "
+            "already warm (started by the first run, it exits after SERVER_IDLE_TIMEOUT), a fresh helper process "
+            "of this run's own, or a thread of this process. Only `thread` imports openlineage-python here."),
+    Setting("SERVER_IDLE_TIMEOUT", 60.0, _parse_positive_float,
+            "Seconds the shared event server stays up with no run connecting (taken from the run that starts it)."),
     Setting("SPEEDUPS", True, _parse_bool,
             "Run the hot path of hooked calls (guard, wrapper, method descriptor) compiled when the extension was "
             "built at install; false runs the pure-Python fallback (same results, slower). Read at import."),

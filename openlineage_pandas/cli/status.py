@@ -57,7 +57,17 @@ def collect(settings: Settings) -> dict[str, Any]:
         "rejected": JsonLinesFile(settings.rejected_path).stats(),
         "flush_timeout_s": settings.flush_timeout,
         "queue_size": settings.queue_size,
+        "event_worker": _event_worker(settings),
     }
+
+
+def _event_worker(settings: Settings) -> dict[str, Any]:
+    worker: dict[str, Any] = {"mode": settings.event_worker}
+    if settings.event_worker == "server":
+        from openlineage_pandas.events.server import running_server
+
+        worker.update(running_server())
+    return worker
 
 
 def _print(info: dict[str, Any]) -> None:
@@ -71,6 +81,16 @@ def _print(info: dict[str, Any]) -> None:
     local = info["local_events"]
     if local["bytes"]:
         print(f"  events:     {local['path']} ({_size(local['bytes'])})")
+    worker = info["event_worker"]
+    line = f"event worker: {worker['mode']}"
+    if worker["mode"] == "server":
+        if worker.get("unavailable"):
+            line += f" (not usable: {worker['unavailable']}; runs use a private event process)"
+        elif worker["pid"] is not None:
+            line += f" (running, pid {worker['pid']}, {worker['socket']})"
+        else:
+            line += f" (not running; the next tracked run starts it at {worker['socket']})"
+    print(line)
     print(f"queue:        {info['queue']} (size {info['queue_size']}, flush deadline {info['flush_timeout_s']:g} s)")
     for label in ("spool", "rejected"):
         stats = info[label]

@@ -1,10 +1,11 @@
 """The event process: a helper child that builds RunEvents from run snapshots and sends them, so openlineage-python's
-import (~0.25 s of CPU) and event building run on another core instead of competing with the user's thread.
+import (~0.25 s of CPU) and event building stay out of the user's process.
 
-The parent (`EventProcess`, driven by the event pipeline's worker thread) pickles each snapshot into the child's
-stdin and waits for a one-byte acknowledgement; the child (`main()` below, in a fresh interpreter) builds
-the event and hands it to its own emitter: same configuration, same local store, spool and flush deadline. If the
-child cannot be started or dies, the parent warns once and builds the rest in-process, so no event is lost.
+The parent (`EventProcess`, driven by the event pipeline's worker thread) pickles each snapshot to the child and
+waits for a one-byte acknowledgement; the child runs `serve()`: same configuration, same local store, spool and
+flush deadline. By default the child is forked by the shared event server (`events/server.py`), already warm;
+with `OPENLINEAGE_PANDAS_EVENT_WORKER=process`, or when the server cannot be used, it is a fresh interpreter of
+our own. If no child can be had or it dies, the parent warns once and builds the rest in-process: no event is lost.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import replace
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from openlineage_pandas.run import DatasetRecord, RunSnapshot
@@ -50,19 +51,68 @@ def _portable_record(record: DatasetRecord) -> DatasetRecord:
     return replace(record, columns=columns, lineage=lineage)
 
 
+class _PipeChild:
+    """A private child: a fresh interpreter of our own on pipes."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self.pid = proc.pid
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def exchange(self, frame: bytes) -> bytes:
+        try:
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._proc.stdin.write(frame)
+            self._proc.stdin.flush()
+            return self._proc.stdout.read(1)
+        except (OSError, ValueError):
+            return b""
+
+    def close(self, timeout: float) -> bool:
+        proc = self._proc
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return False
+        except OSError:
+            pass
+        finally:
+            if proc.stdout is not None:
+                proc.stdout.close()
+        return True
+
+    def kill(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+
+
+class Child(Protocol):
+    pid: int
+
+    def alive(self) -> bool: ...
+    def exchange(self, frame: bytes) -> bytes: ...
+    def close(self, timeout: float) -> bool: ...
+    def kill(self) -> None: ...
+
+
 class EventProcess:
     """The parent's handle on the child. `send` returns False whenever the caller must build the event itself:
     the child is off, could not be started, has died, or the snapshot does not pickle."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._child: Child | None = None
         self._pid = 0
         self._failed = False
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._pid == os.getpid() and self._proc.poll() is None
+        return self._child is not None and self._pid == os.getpid() and self._child.alive()
 
     def send(self, snapshot: RunSnapshot) -> bool:
         if self._failed and self._pid == os.getpid():
@@ -73,11 +123,10 @@ class EventProcess:
             log.debug("openlineage-pandas: snapshot not sent to the event process: %r", exc)
             return False
         with self._lock:
-            proc = self._ensure_started()
-            if proc is None:
+            child = self._ensure_started()
+            if child is None:
                 return False
-            ack = self._exchange(proc, len(data).to_bytes(_HEADER, "big") + data)
-            if not ack:
+            if not child.exchange(len(data).to_bytes(_HEADER, "big") + data):
                 self._give_up("it exited")
                 return False
             return True
@@ -85,61 +134,54 @@ class EventProcess:
     def flush(self) -> None:
         """Wait until the child's emitter has flushed (its own OPENLINEAGE_PANDAS_FLUSH_TIMEOUT applies)."""
         with self._lock:
-            if self.running and self._proc is not None and not self._exchange(self._proc, bytes(_HEADER)):
+            if self.running and self._child is not None and not self._child.exchange(bytes(_HEADER)):
                 self._give_up("it exited")
 
     def close(self, timeout: float) -> None:
         """End of input: the child flushes, spools what it could not deliver, and exits; killed after `timeout`."""
         with self._lock:
-            proc, self._proc = self._proc, None
-            if proc is None or self._pid != os.getpid():
+            child, self._child = self._child, None
+            if child is None or self._pid != os.getpid():
                 return
-            try:
-                if proc.stdin is not None:
-                    proc.stdin.close()
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            if not child.close(timeout):
                 log.warning("openlineage-pandas: the event process did not finish within %.1f s and was stopped; "
                             "events it had not sent may be lost unless they were spooled.", timeout)
-            except OSError:
-                pass
-            finally:
-                if proc.stdout is not None:
-                    proc.stdout.close()
 
-    def _ensure_started(self) -> subprocess.Popen[bytes] | None:
-        if self._pid != os.getpid():  # a fork must never write into its parent's pipe
-            self._proc, self._pid, self._failed = None, os.getpid(), False
+    def _ensure_started(self) -> Child | None:
+        if self._pid != os.getpid():  # a fork must never write into its parent's pipe or socket
+            self._child, self._pid, self._failed = None, os.getpid(), False
         if self._failed:
             return None
-        if self._proc is not None:
-            return self._proc
+        if self._child is None:
+            self._child = self._start()
+        return self._child
+
+    def _start(self) -> Child | None:
+        from openlineage_pandas.config import setting_or_default
+
+        environment = _child_environment()
+        if setting_or_default("EVENT_WORKER") == "server":
+            from openlineage_pandas.events import server
+
+            try:
+                return server.connect(environment)
+            except Exception as exc:  # ServerUnavailable, or anything unforeseen: a private child does the same
+                log.debug("openlineage-pandas: the shared event server is not used (%s); starting a private "
+                          "event process", exc)
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", _child_command()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                env=_child_environment(), close_fds=True)
+            return _PipeChild(subprocess.Popen(
+                [sys.executable, "-c", package_path_command(f"from {MODULE} import main; sys.exit(main())")],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment, close_fds=True))
         except Exception as exc:  # OSError, or RuntimeError at interpreter shutdown: build in-process instead
             self._give_up(f"it could not be started ({exc})")
             return None
-        return self._proc
-
-    @staticmethod
-    def _exchange(proc: subprocess.Popen[bytes], frame: bytes) -> bytes:
-        try:
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(frame)
-            proc.stdin.flush()
-            return proc.stdout.read(1)
-        except (OSError, ValueError):
-            return b""
 
     def _give_up(self, why: str) -> None:
         self._failed = True
-        proc, self._proc = self._proc, None
-        if proc is not None:
+        child, self._child = self._child, None
+        if child is not None:
             try:
-                proc.kill()
+                child.kill()
             except OSError:
                 pass
         log.warning("openlineage-pandas: the event process is not available (%s); events are built and sent "
@@ -147,12 +189,12 @@ class EventProcess:
                     why)
 
 
-def _child_command() -> str:
-    """The child's program. This package's directory is appended to the child's path, last, so a package that
-    is importable here (a source checkout on PYTHONPATH or sys.path) is importable there too, while nothing
-    can shadow the standard library or the installed packages."""
+def package_path_command(code: str) -> str:
+    """`code` as a child's `-c` program. This package's directory is appended to the child's path, last, so a
+    package that is importable here (a source checkout on PYTHONPATH or sys.path) is importable there too, while
+    nothing can shadow the standard library or the installed packages."""
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return f"import sys; sys.path.append({package_root!r}); from {MODULE} import main; sys.exit(main())"
+    return f"import sys; sys.path.append({package_root!r}); {code}"
 
 
 def _child_environment() -> dict[str, str]:
@@ -169,10 +211,12 @@ def wanted() -> bool:
     """Whether events should go through the child: the setting says so, nobody installed their own emitter in
     this process (tests, integrations), and there is an interpreter to start."""
     from openlineage_pandas.config import setting_or_default
-    from openlineage_pandas.delivery.emitter import custom_emitter_installed
 
-    return setting_or_default("EVENT_WORKER") == "process" and not custom_emitter_installed() \
-        and bool(sys.executable)
+    # An emitter can only have been installed through its module: when that is not loaded, none was (and
+    # loading it here would cost the user's process ~15 ms of imports for nothing).
+    emitter = sys.modules.get("openlineage_pandas.delivery.emitter")
+    custom = emitter is not None and emitter.custom_emitter_installed()
+    return setting_or_default("EVENT_WORKER") != "thread" and not custom and bool(sys.executable)
 
 
 event_process = EventProcess()
@@ -226,6 +270,12 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
         emitter.shutdown(emitter.settings.flush_timeout)
 
 
+def configure_child_logging() -> None:
+    from openlineage_pandas.config import setting_or_default
+
+    log.setLevel(str(setting_or_default("LOG_LEVEL")).upper())
+
+
 def main() -> int:
     # Ctrl-C reaches the whole process group: the parent decides when this process ends (end of its input).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -236,9 +286,7 @@ def main() -> int:
             pass
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing printed by a library may corrupt the acknowledgements
-    from openlineage_pandas.config import setting_or_default
-
-    log.setLevel(str(setting_or_default("LOG_LEVEL")).upper())
+    configure_child_logging()
     serve(inp, out)
     # Every event is written or spooled and the emitter is shut down: skip the interpreter's teardown of
     # openlineage-python's modules, which the parent's exit would otherwise wait for.

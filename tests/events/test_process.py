@@ -61,7 +61,7 @@ def _comparable(event: dict[str, Any]) -> dict[str, Any]:
 
 def test_events_from_the_event_process_equal_events_built_in_process(tmp_path: Path) -> None:
     stores = {}
-    for worker in ("process", "thread"):
+    for worker in ("server", "process", "thread"):
         work = tmp_path / worker
         work.mkdir()
         _inputs(work)
@@ -72,7 +72,7 @@ def test_events_from_the_event_process_equal_events_built_in_process(tmp_path: P
         stores[worker] = [_comparable(e) for e in read_events(work / "store" / "events.jsonl")]
     as_text = {w: json.dumps(events, sort_keys=True).replace(str(tmp_path / w), "<dir>") for w, events in stores.items()}
     assert [e["eventType"] for e in stores["process"]] == ["START", "RUNNING", "RUNNING", "COMPLETE"]
-    assert as_text["process"] == as_text["thread"]
+    assert as_text["server"] == as_text["process"] == as_text["thread"]
     model = [o for o in stores["process"][-1]["outputs"] if o["name"].endswith("model.joblib")]
     assert model and model[0]["facets"]["pandas_model"]["modelClass"].endswith("LinearRegression")
 
@@ -85,7 +85,8 @@ def test_the_users_process_never_imports_openlineage_python(tmp_path: Path) -> N
     assert len(read_events(tmp_path / "store" / "events.jsonl")) == 4
 
 
-def test_a_child_that_cannot_start_leaves_events_to_this_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker", ["server", "process"])
+def test_a_child_that_cannot_start_leaves_events_to_this_process(worker: str, tmp_path: Path) -> None:
     _inputs(tmp_path)
     script = textwrap.dedent("""
         import sys
@@ -93,7 +94,7 @@ def test_a_child_that_cannot_start_leaves_events_to_this_process(tmp_path: Path)
         import openlineage_pandas
         openlineage_pandas.enable()
         """) + SCRIPT
-    result = _run(tmp_path, script, "process", use_run=False)
+    result = _run(tmp_path, script, worker, use_run=False)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count(WARNING) == 1, result.stderr
     assert "could not be started" in result.stderr
@@ -101,7 +102,8 @@ def test_a_child_that_cannot_start_leaves_events_to_this_process(tmp_path: Path)
     assert len(read_events(tmp_path / "store" / "events.jsonl")) == 4
 
 
-def test_a_child_that_dies_midway_loses_no_event(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker", ["server", "process"])
+def test_a_child_that_dies_midway_loses_no_event(worker: str, tmp_path: Path) -> None:
     _inputs(tmp_path)
     script = """
     import pandas as pd
@@ -113,12 +115,11 @@ def test_a_child_that_dies_midway_loses_no_event(tmp_path: Path) -> None:
     frame = pd.read_csv("in.csv")
     pipeline.drain(30)
     assert event_process.running
-    event_process._proc.kill()
-    event_process._proc.wait()
+    event_process._child.kill()
     frame.to_csv("out.csv", index=False)
     frame.head(2).to_csv("out2.csv", index=False)
     """
-    result = _run(tmp_path, script, "process", use_run=False)
+    result = _run(tmp_path, script, worker, use_run=False)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count(WARNING) == 1, result.stderr
     events = read_events(tmp_path / "store" / "events.jsonl")
@@ -181,7 +182,7 @@ def test_a_wrong_event_worker_value_names_the_variable_and_the_choices(value: st
     from openlineage_pandas.config import ConfigError, Settings
 
     monkeypatch.setenv("OPENLINEAGE_PANDAS_EVENT_WORKER", value)
-    with pytest.raises(ConfigError, match=r"OPENLINEAGE_PANDAS_EVENT_WORKER.*accepted values: process, thread"):
+    with pytest.raises(ConfigError, match=r"OPENLINEAGE_PANDAS_EVENT_WORKER.*accepted values: server, process, thread"):
         Settings.from_env()
 
 
