@@ -31,6 +31,10 @@ _LENGTH = struct.Struct(">Q")
 READY = b"+"
 DONE = b"."  # the forked child's last byte: its emitter has shut down (events written, sent or spooled)
 START_TIMEOUT = 30.0  # seconds a starting server may take to import openlineage-python and listen
+# Seconds a listening server may take to fork this run's child. It takes milliseconds; this is for a server that is
+# stopped or stuck, whose socket still accepts into its backlog: the run falls back to a private event process
+# well within the 10 s that exit allows for building the last events.
+HELLO_TIMEOUT = 5.0
 
 
 class ServerUnavailable(Exception):
@@ -180,15 +184,17 @@ def connect(environment: dict[str, str]) -> ServerChild:
 def _open_child(path: str, environment: dict[str, str]) -> ServerChild:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.settimeout(START_TIMEOUT)
+        sock.settimeout(HELLO_TIMEOUT)
         sock.connect(path)
-        hello = pickle.dumps({"env": environment, "cwd": os.getcwd()}, protocol=pickle.HIGHEST_PROTOCOL)
-        # our stderr travels with the hello: the child's warnings reach the same terminal or log as ours
-        socket.send_fds(sock, [_LENGTH.pack(len(hello))], [2])
-        sock.sendall(hello)
+        # The forked child speaks first. Only then does our stderr travel (so that the child's warnings reach
+        # the same terminal or log as ours): a descriptor sent to a server that never accepts would keep our
+        # stderr open, and a caller reading it to the end would wait for that server.
         reply = _receive_exactly(sock, _LENGTH.size)
         if reply is None:
             raise ConnectionResetError("the server closed the connection")
+        hello = pickle.dumps({"env": environment, "cwd": os.getcwd()}, protocol=pickle.HIGHEST_PROTOCOL)
+        socket.send_fds(sock, [_LENGTH.pack(len(hello))], [2])
+        sock.sendall(hello)
         sock.settimeout(None)
         return ServerChild(sock, _LENGTH.unpack(reply)[0])
     except BaseException:
@@ -370,6 +376,7 @@ def _run_child(conn: socket.socket) -> int:
     from openlineage_pandas.events.process import configure_child_logging, serve
 
     conn.settimeout(START_TIMEOUT)
+    conn.sendall(_LENGTH.pack(os.getpid()))
     header, fds, _, _ = socket.recv_fds(conn, _LENGTH.size, 1)
     if len(header) < _LENGTH.size:
         rest = _receive_exactly(conn, _LENGTH.size - len(header))
@@ -390,7 +397,6 @@ def _run_child(conn: socket.socket) -> int:
     except OSError:
         pass
     conn.settimeout(None)
-    conn.sendall(_LENGTH.pack(os.getpid()))
     configure_child_logging()
     reader, writer = conn.makefile("rb"), conn.makefile("wb")
     serve(reader, writer)

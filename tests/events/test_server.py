@@ -186,3 +186,19 @@ def test_an_edited_installation_gets_its_own_server(tmp_path: Path) -> None:
     target = copy / "events" / "builder.py"
     target.write_text(target.read_text() + "\n")
     assert current() != before
+
+
+def test_a_stuck_server_is_given_up_on_for_a_private_process(tmp_path: Path, runtime_dir: Path) -> None:
+    server = _forked_by(_run(tmp_path / "one", runtime_dir))
+    os.kill(server, signal.SIGSTOP)  # its socket still accepts connections into the backlog, but nobody answers
+    try:
+        started = time.monotonic()
+        result = _run(tmp_path / "two", runtime_dir)
+        took = time.monotonic() - started
+    finally:
+        os.kill(server, signal.SIGCONT)
+    assert result.returncode == 0, result.stderr
+    assert "child _PipeChild" in result.stdout
+    assert "openlineage-pandas:" not in result.stderr
+    assert len(read_events(tmp_path / "two" / "store" / "events.jsonl")) == 3
+    assert took < 30  # the 5 s hello timeout, not the start timeout
