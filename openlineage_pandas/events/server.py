@@ -363,6 +363,19 @@ def _fork_child(listener: socket.socket, conn: socket.socket) -> None:
         os._exit(code)
 
 
+def _take_python_path(server_path: str, run_path: str) -> None:
+    """The run's PYTHONPATH in place of the server's on `sys.path`, as a fresh interpreter of the run would have
+    it: a transport class named in the run's configuration (`type: my_module.MyTransport`) imports from there."""
+    if server_path == run_path:
+        return
+    old = [entry for entry in server_path.split(os.pathsep) if entry]
+    new = [os.path.abspath(entry) for entry in run_path.split(os.pathsep) if entry]
+    stale = {os.path.abspath(entry) for entry in old} - set(new)
+    kept = [entry for entry in sys.path if not entry or os.path.abspath(entry) not in stale]
+    head = 1 if kept and kept[0] == "" else 0  # `-c`: the working directory first, as for any interpreter
+    sys.path[:] = kept[:head] + [entry for entry in new if entry not in kept] + kept[head:]
+
+
 def _peer_uid(conn: socket.socket) -> int | None:
     option = getattr(socket, "SO_PEERCRED", None)
     if option is None:
@@ -390,6 +403,7 @@ def _run_child(conn: socket.socket) -> int:
     for fd in fds:
         os.dup2(fd, 2)
         os.close(fd)
+    _take_python_path(os.environ.get("PYTHONPATH", ""), hello["env"].get("PYTHONPATH", ""))
     os.environ.clear()
     os.environ.update(hello["env"])
     try:

@@ -202,3 +202,42 @@ def test_a_stuck_server_is_given_up_on_for_a_private_process(tmp_path: Path, run
     assert "openlineage-pandas:" not in result.stderr
     assert len(read_events(tmp_path / "two" / "store" / "events.jsonl")) == 3
     assert took < 30  # the 5 s hello timeout, not the start timeout
+
+
+TRANSPORT = '''
+import os
+from openlineage.client.serde import Serde
+from openlineage.client.transport.transport import Config, Transport
+
+
+class RecordingConfig(Config):
+    @classmethod
+    def from_dict(cls, params):
+        return cls()
+
+
+class Recording(Transport):
+    kind = "recording"
+    config_class = RecordingConfig
+
+    def __init__(self, config):
+        pass
+
+    def emit(self, event):
+        with open(os.environ["RECORDING_PATH"], "a") as fh:
+            fh.write(Serde.to_json(event) + "\\n")
+'''
+
+
+def test_a_transport_class_on_the_runs_own_pythonpath_is_found(tmp_path: Path, runtime_dir: Path) -> None:
+    """The server was started by a run with another PYTHONPATH; the forked child imports from this run's."""
+    server = _forked_by(_run(tmp_path / "one", runtime_dir, PYTHONPATH=str(tmp_path / "elsewhere")))
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "recording_transport.py").write_text(TRANSPORT)
+    recorded = tmp_path / "recorded.jsonl"
+    result = _run(tmp_path / "two", runtime_dir, PYTHONPATH=str(modules), RECORDING_PATH=str(recorded),
+                  OPENLINEAGE__TRANSPORT__TYPE="recording_transport.Recording")
+    assert result.returncode == 0, result.stderr
+    assert _forked_by(result) == server
+    assert [e["eventType"] for e in read_events(recorded)] == ["START", "RUNNING", "COMPLETE"]
