@@ -10,7 +10,7 @@ import inspect
 import sys
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from openlineage_pandas.hooks._patching import (
     _MISSING,
@@ -28,7 +28,13 @@ from openlineage_pandas.hooks._patching import (
 )
 from openlineage_pandas.provenance import rules_pandas as R
 from openlineage_pandas.provenance.deferred import MAX_DEPTH, Deferred
-from openlineage_pandas.provenance.functrace import FRAME, ROW, trace_columns
+from openlineage_pandas.provenance.functrace import (
+    FRAME,
+    ROW,
+    label_only_analysis,
+    resolve_labels,
+    trace_columns,
+)
 from openlineage_pandas.provenance.model import (
     AGGREGATION,
     CONDITIONAL,
@@ -891,40 +897,62 @@ def _assign_labels(current: FrameLineage, out_labels: list[Hashable]) -> FrameLi
 
 
 def _fast_assign(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> bool:
-    """`df.assign(new=lambda d: ..., const=1)` on a tracked exact DataFrame: functions are traced now (against
-    the labels they will see), the lineage is a thunk over the traces."""
+    """`df.assign(new=lambda d: ..., const=1)` on a tracked exact DataFrame, as a thunk. A function whose trace
+    needs only labels (no closure variable or global: most lambdas) is traced when the thunk is evaluated; any
+    other is traced now, against the labels it will see, since its closure may change afterwards."""
     if len(args) != 1 or type(result) is not _DF or type(args[0]) is not _DF:
         return False
     receiver = args[0]
     lin = _tracked_entry(receiver)
     if lin is None:
         return False
-    available = list(_column_labels(receiver.columns))
+    columns = receiver.columns
+    added: list[Hashable] = []  # labels assigned by earlier keywords: later functions see them
     items: list[tuple[Hashable, Any]] = []
     for label, value in kwargs.items():
         if callable(value) and not isinstance(value, _FRAMES):
-            items.append((label, trace_columns(value, list(available), FRAME)))
+            analysis = label_only_analysis(value)
+            if analysis is not None:
+                items.append((label, _LabelOnlyTrace(analysis, tuple(added))))
+            else:
+                items.append((label, trace_columns(value, _labels_seen(columns, added), FRAME)))
         elif isinstance(value, _SCALARS):
             items.append((label, None))  # a constant column
         else:
             return False
-        if label not in available:
-            available.append(label)
+        added.append(label)
     out_cols = result.columns
-    thunk = _thunk("DataFrame.assign", _assign_thunk, (lin, tuple(items), out_cols), out_cols, lin)
+    thunk = _thunk("DataFrame.assign", _assign_thunk, (lin, tuple(items), columns, out_cols), out_cols, lin)
     thunk.token = out_cols
     result.__dict__[ATTRIBUTE] = (lineage_table.generation, thunk)
     _log("DataFrame.assign", receiver, result, lin, thunk)
     return True
 
 
-def _assign_thunk(lin: FrameLineage, items: tuple[tuple[Hashable, Any], ...], out_cols: Any) -> FrameLineage:
+class _LabelOnlyTrace(NamedTuple):
+    analysis: Any  # functrace's code-level analysis
+    added: tuple[Hashable, ...]  # labels assigned before this one in the same call
+
+
+def _labels_seen(columns: Any, added: Sequence[Hashable]) -> list[Hashable]:
+    """The labels an `assign` function sees: the receiver's, then those assigned before it in the same call."""
+    available = list(_column_labels(columns))
+    for label in added:
+        if label not in available:
+            available.append(label)
+    return available
+
+
+def _assign_thunk(lin: FrameLineage, items: tuple[tuple[Hashable, Any], ...], columns: Any,
+                  out_cols: Any) -> FrameLineage:
     current = lin
     for label, trace in items:
         if trace is None:
             current = R.set_column(current, label, R.EMPTY, value=None)
-        else:
-            current = _assign_traced(current, label, trace)
+            continue
+        if type(trace) is _LabelOnlyTrace:
+            trace = resolve_labels(trace.analysis, _labels_seen(columns, trace.added))
+        current = _assign_traced(current, label, trace)
     return _assign_labels(current, _column_labels(out_cols))
 
 

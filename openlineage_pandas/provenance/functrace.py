@@ -89,6 +89,21 @@ def trace_columns(func: Any, available: Sequence[Hashable], kind: str = FRAME, p
     return _trace(func, available, kind, param, 0)
 
 
+def label_only_analysis(func: Any, kind: str = FRAME, param: int = 0) -> _Analysis | None:
+    """The code-level analysis of a plain function whose trace depends on nothing but the labels it will see
+    (no closure variable or global looked up): `resolve_labels` gives its trace later, from labels alone, equal
+    to what `trace_columns` gives now. None for any other callable."""
+    if type(func) is not types.FunctionType:
+        return None
+    analysis = _analysis(func.__code__, param, kind)
+    return analysis if not analysis.names and not analysis.callees else None
+
+
+def resolve_labels(analysis: _Analysis, available: Sequence[Hashable]) -> Trace:
+    """`trace_columns(func, available)` for the function `label_only_analysis` accepted."""
+    return _resolve(None, analysis, available, FRAME, 0)
+
+
 def _trace(func: Any, available: Sequence[Hashable], kind: str, param: int, depth: int) -> Trace:
     if isinstance(func, str):  # "sum", "mean", ... apply to the whole input
         return Trace(tuple(available), True, method="named")

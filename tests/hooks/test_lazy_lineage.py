@@ -169,3 +169,36 @@ def test_eager_mode_evaluates_every_thunk_at_the_call(tracking, tmp_path, monkey
     assert isinstance(lineage_table.peek(_read(tmp_path).dropna()), Deferred)
     assert lineage_table.peek(_read(tmp_path).dropna()).value is None
     tracking.disable()
+
+
+NAMES = ["b"]
+
+
+def test_assign_functions_traced_late_give_the_lineage_of_tracing_at_the_call(tracking, tmp_path):
+    """Functions whose trace needs only labels are traced when the thunk is evaluated; the answer must equal
+    the eager rule's, including functions that read columns assigned earlier in the same call."""
+    from openlineage_pandas.hooks import pandas_ops
+    from openlineage_pandas.hooks._patching import HookedCall
+
+    tracking.enable()
+    df = _read(tmp_path)
+    picked = "c"
+    cases = {
+        "subscripts": {"ab": lambda d: d["a"] * d["b"]},
+        "attribute": {"twice": lambda d: d.b * 2},
+        "identity": {"same": lambda d: d["c"]},
+        "whole frame": {"rows": lambda d: d.sum(axis=1, numeric_only=True)},
+        "earlier keyword": {"ab": lambda d: d["a"] * d["b"], "ab2": lambda d: d["ab"] + d["c"].str.len()},
+        "relabel in place": {"a": lambda d: d["b"] + 1, "x": lambda d: d["a"]},
+        "closure (traced at the call)": {"picked": lambda d: d[picked]},
+        "global (traced at the call)": {"listed": lambda d: d[NAMES[0]] * 2},
+        "constant and function": {"one": 1, "b2": lambda d: d["b"] ** 2},
+    }
+    for name, kwargs in cases.items():
+        result = df.assign(**kwargs)
+        assert isinstance(lineage_table.peek(result), Deferred), name
+        late = lineage_table.get(result)
+        eager = pandas_ops._r_assign(HookedCall("DataFrame.assign", (df,), kwargs, 1, pd.DataFrame.assign),
+                                     lineage_table.get(df), df, result)
+        assert late == eager, name
+    tracking.disable()
