@@ -1489,14 +1489,52 @@ def _defer_merge(call: HookedCall, left: Any, right: Any, result: Any, descripti
     plain = _plain_call(HookedCall(call.name, args, kwargs, call.target_position, call.original))
     if plain is None:
         return False
+    _store_merge_thunk(plain, description, extra_keys, left, right, left_lin, right_lin, result)
+    return True
+
+
+def _fast_merge(label: str, original: Any) -> FastRecorder:
+    """`left.merge(right, ...)`: `_defer_merge`'s thunk straight from the arguments (no `HookedCall` to build
+    and copy twice); anything else goes to the recorder."""
+
+    def fast(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> bool:
+        if type(result) is not _DF or not args:
+            return False
+        left = args[0]
+        right = args[1] if len(args) > 1 else kwargs.get("right")
+        if type(left) is not _DF or type(right) is not _DF:
+            return False
+        left_lin, right_lin = _tracked_entry(left), _tracked_entry(right)
+        if left_lin is None and right_lin is None:
+            return True  # nothing tracked
+        plain_args: list[Any] = [None]
+        for value in args[1:]:
+            value = None if value is left or value is right else _plain(value)
+            if value is _MISSING:
+                return False
+            plain_args.append(value)
+        plain_kwargs = {}
+        for key, value in kwargs.items():
+            value = None if value is left or value is right else _plain(value)
+            if value is _MISSING:
+                return False
+            plain_kwargs[key] = value
+        plain = HookedCall(label, tuple(plain_args), plain_kwargs, 1, original)
+        _store_merge_thunk(plain, "merge", (), left, right, left_lin, right_lin, result)
+        return True
+
+    return fast
+
+
+def _store_merge_thunk(plain: HookedCall, description: str, extra_keys: Sequence[str], left: Any, right: Any,
+                       left_lin: Any, right_lin: Any, result: Any) -> None:
     out_cols = result.columns
-    base = left_lin if _depth(left_lin) >= _depth(right_lin) else right_lin  # type: ignore[arg-type]
-    thunk = _thunk(call.name, _merge_thunk, (plain, description, tuple(extra_keys), left.columns, right.columns,
-                                             out_cols, left_lin, right_lin), out_cols, base)
+    base = left_lin if _depth(left_lin) >= _depth(right_lin) else right_lin
+    thunk = _thunk(plain.name, _merge_thunk, (plain, description, tuple(extra_keys), left.columns, right.columns,
+                                              out_cols, left_lin, right_lin), out_cols, base)
     thunk.token = out_cols
     result.__dict__[ATTRIBUTE] = (lineage_table.generation, thunk)
-    _log(call.name, left, result, left_lin, thunk)
-    return True
+    _log(plain.name, left, result, left_lin, thunk)
 
 
 def _merge_thunk(call: HookedCall, description: str, extra_keys: tuple[str, ...], left_cols: Any, right_cols: Any,
@@ -2347,6 +2385,8 @@ def _fast_recorder(owner: Any, attribute: str, label: str, original: Any,
         return _compiled("frame_getitem", label, _fast_frame_getitem)
     if owner is _DF and attribute == "assign":
         return _fast_assign
+    if owner is _DF and attribute == "merge":
+        return _fast_merge(label, original)
     if owner is _S and recorder is _rec_binary:
         return _fast_series_binary(label)
     return None

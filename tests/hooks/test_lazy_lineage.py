@@ -202,3 +202,37 @@ def test_assign_functions_traced_late_give_the_lineage_of_tracing_at_the_call(tr
                                      lineage_table.get(df), df, result)
         assert late == eager, name
     tracking.disable()
+
+
+def test_merge_recorded_from_the_arguments_equals_the_recorder(tracking, tmp_path):
+    """`DataFrame.merge`'s fast path stores the thunk the general recorder would: same plain call, same lineage."""
+    from openlineage_pandas.hooks import pandas_ops
+    from openlineage_pandas.hooks._patching import HookedCall
+
+    tracking.enable()
+    df = _read(tmp_path)
+    other = df[["b", "c"]].rename(columns={"c": "c2"})
+    cases = {
+        "on": ((other,), {"on": "b"}),
+        "right by keyword": ((), {"right": other, "on": "b", "how": "left"}),
+        "positional how": ((other, "inner"), {"on": "b"}),
+        "left_on/right_on": ((other,), {"left_on": "b", "right_on": "b", "suffixes": ("_l", "_r")}),
+        "indicator": ((other,), {"on": "b", "indicator": True}),
+        "self": ((df,), {"on": "b"}),
+    }
+    for name, (args, kwargs) in cases.items():
+        fast_result = df.merge(*args, **kwargs)
+        fast = lineage_table.peek(fast_result)
+        assert isinstance(fast, Deferred), name
+        slow_result = fast_result.copy()
+        lineage_table.discard(slow_result)
+        call = HookedCall("DataFrame.merge", (df, *args), kwargs, 1, pd.DataFrame.merge.__wrapped__)
+        right = args[0] if args else kwargs["right"]
+        assert pandas_ops._defer_merge(call, df, right, slow_result, "merge", ())
+        slow = lineage_table.peek(slow_result)
+        fast_call, slow_call = fast.args[0], slow.args[0]
+        assert (fast_call.name, fast_call.args, fast_call.kwargs) == (slow_call.name, slow_call.args,
+                                                                      slow_call.kwargs), name
+        assert fast_call.original is slow_call.original, name
+        assert lineage_table.get(fast_result) == lineage_table.get(slow_result), name
+    tracking.disable()
