@@ -369,6 +369,73 @@ static PyTypeObject WrapperType = {
     .tp_getset = wrapper_getset,
 };
 
+/* ------------------------------------------------------------------------------------------------ numpy proxy */
+
+/* A Wrapper that stands in for a numpy function in numpy's namespace (numpy_ops.py's _FunctionProxy, compiled):
+ * pandas calls those functions from inside its own code all the time, and each such call is one vectorcall here.
+ * It equals and hashes like the original (registries keyed by numpy functions, e.g. for __array_function__,
+ * still find it), reads the attributes it lacks from the original, and prints as the original; pickling goes by
+ * name (Wrapper's __reduce__), so it unpickles as itself. */
+
+static PyObject *proxy_richcompare(PyObject *self, PyObject *other, int op) {
+    if (op != Py_EQ && op != Py_NE) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *theirs = PyObject_GetAttrString(other, "__openlineage_pandas_original__");
+    if (theirs == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        theirs = Py_NewRef(other);
+    }
+    PyObject *answer = PyObject_RichCompare(((WrapperObject *)self)->original, theirs, op);
+    Py_DECREF(theirs);
+    return answer;
+}
+
+static Py_hash_t proxy_hash(PyObject *self) {
+    return PyObject_Hash(((WrapperObject *)self)->original);
+}
+
+static PyObject *proxy_getattro(PyObject *self, PyObject *name) {
+    PyObject *found = PyObject_GenericGetAttr(self, name);
+    if (found != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        return found;
+    }
+    PyErr_Clear();
+    return PyObject_GetAttr(((WrapperObject *)self)->original, name);
+}
+
+static PyObject *proxy_repr(PyObject *self) {
+    return PyObject_Repr(((WrapperObject *)self)->original);
+}
+
+static PyTypeObject FunctionProxyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "openlineage_pandas.hooks._speedups.FunctionProxy",
+    .tp_basicsize = sizeof(WrapperObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "A hooked numpy function in numpy's namespace: a Wrapper that compares, hashes and prints as the "
+              "original and reads missing attributes from it.",
+    .tp_new = wrapper_new,
+    .tp_dealloc = (destructor)wrapper_dealloc,
+    .tp_traverse = (traverseproc)wrapper_traverse,
+    .tp_clear = (inquiry)wrapper_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(WrapperObject, vectorcall),
+    .tp_descr_get = wrapper_descr_get,
+    .tp_repr = proxy_repr,
+    .tp_richcompare = proxy_richcompare,
+    .tp_hash = proxy_hash,
+    .tp_getattro = proxy_getattro,
+    .tp_dictoffset = offsetof(WrapperObject, dict),
+    .tp_weaklistoffset = offsetof(WrapperObject, weakreflist),
+    .tp_methods = wrapper_methods,
+    .tp_members = wrapper_members,
+    .tp_getset = wrapper_getset,
+};
+
 /* ------------------------------------------------------------------------------------------------ hooked method */
 
 typedef struct {
@@ -1335,7 +1402,8 @@ static struct PyModuleDef speedups_module = {
 };
 
 PyMODINIT_FUNC PyInit__speedups(void) {
-    PyTypeObject *types[] = {&GuardType, &SwitchType, &WrapperType, &HookedMethodType, &ProbeType, &RecorderType};
+    PyTypeObject *types[] = {&GuardType, &SwitchType, &WrapperType, &FunctionProxyType, &HookedMethodType, &ProbeType,
+                             &RecorderType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (PyType_Ready(types[i]) < 0) {
             return NULL;
@@ -1372,7 +1440,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         Py_DECREF(module);
         return NULL;
     }
-    const char *names[] = {"Guard", "TrackingSwitch", "Wrapper", "HookedMethod", "RefcountProbe",
+    const char *names[] = {"Guard", "TrackingSwitch", "Wrapper", "FunctionProxy", "HookedMethod", "RefcountProbe",
                            "FastRecorder"};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (PyModule_AddObjectRef(module, names[i], (PyObject *)types[i]) < 0) {

@@ -21,6 +21,9 @@ class Wrapper:
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, obj: Any, objtype: Any = None) -> Any: ...
 
+class FunctionProxy(Wrapper):
+    """Not a subclass at run time: the same fields and call, compared, hashed and printed as `original`."""
+
 class HookedMethod:
     original: Any
     wrapper: Any

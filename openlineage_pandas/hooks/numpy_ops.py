@@ -5,6 +5,7 @@ Ufuncs (`np.log`, `a + b`) and slicing are not patchable on ndarray; views are r
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import types
@@ -13,7 +14,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from openlineage_pandas.hooks._io import shape2
-from openlineage_pandas.hooks._patching import HookedCall, Instrumentor, _guard, make_wrapper, tracking
+from openlineage_pandas.hooks._patching import (
+    HookedCall,
+    Instrumentor,
+    _guard,
+    make_wrapper,
+    speedups,
+    tracking,
+)
 from openlineage_pandas.provenance import rules_ml as R
 from openlineage_pandas.provenance.model import (
     DIRECT,
@@ -275,7 +283,7 @@ RECORDERS: dict[str, Callable[[HookedCall, Any], None]] = {
 }
 
 
-class _FunctionProxy:
+class _PyFunctionProxy:
     """Stands in for a numpy function: calls go through the recording wrapper, while equality, hashing and
     attributes are the original's, so `__array_function__` registries keyed by numpy functions (astropy,
     dask, pint) still find it, and pickle still finds it as `numpy.<name>`."""
@@ -312,6 +320,22 @@ class _FunctionProxy:
         return repr(self.__openlineage_pandas_original__)
 
 
+_PROXY_TYPES: tuple[type, ...] = (_PyFunctionProxy,) if speedups is None else (_PyFunctionProxy,
+                                                                              speedups.FunctionProxy)
+
+
+def _function_proxy(name: str, original: Any, recorder: Callable[[HookedCall, Any], None],
+                    is_active: Any) -> Any:
+    """The stand-in for numpy's `name`: compiled (one C call when pandas calls it internally) or `_PyFunctionProxy`
+    over an ordinary wrapper. Both compare, hash, print and pickle as the original."""
+    if speedups is None:
+        return _PyFunctionProxy(original, make_wrapper(name, original, recorder, is_active))
+    proxy = speedups.FunctionProxy(name, original, recorder, is_active, 0)
+    functools.update_wrapper(proxy, original)
+    proxy.__openlineage_pandas_original__ = original  # type: ignore[attr-defined]
+    return proxy
+
+
 class NumpyOpsInstrumentor(Instrumentor):
     """numpy module functions that combine or select whole arrays."""
 
@@ -331,10 +355,9 @@ class NumpyOpsInstrumentor(Instrumentor):
 
         for name, recorder in RECORDERS.items():
             original = np.__dict__.get(name)
-            if original is None or isinstance(original, _FunctionProxy):
+            if original is None or isinstance(original, _PROXY_TYPES):
                 continue
-            wrapper = make_wrapper(f"numpy.{name}", original, recorder, self._is_active)
-            setattr(np, name, _FunctionProxy(original, wrapper))
+            setattr(np, name, _function_proxy(f"numpy.{name}", original, recorder, self._is_active))
             self._proxies.append((np, name, original))
 
     def uninstrument(self) -> None:

@@ -158,6 +158,11 @@ def test_patching_is_reversible_and_transparent(tracking):
         assert patched is not original
         assert patched == original and hash(patched) == hash(original)  # __array_function__ registries
         assert patched.__name__ == original.__name__ and patched.__module__ == original.__module__
+        assert not (patched != original) and patched != np.add and repr(patched) == repr(original)
+        for attribute in ("_implementation", "__signature__", "__text_signature__"):  # read through
+            assert getattr(patched, attribute, "absent") == getattr(original, attribute, "absent"), attribute
+    holder = type("Holder", (), {"stack": np.concatenate})
+    assert type(holder().stack).__name__ == "method" and holder.stack is np.concatenate  # binds like a function
     assert pickle.loads(pickle.dumps(np.concatenate)) is np.concatenate
     assert {np.where: "ok"}[originals["where"]] == "ok"
     tracking.disable()
