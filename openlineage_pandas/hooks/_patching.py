@@ -157,17 +157,19 @@ def hidden_from_warnings(fn: Any) -> Any:
 
 
 def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
-                 is_active: TrackingSwitch, method: bool = False, fast: FastRecorder | None = None
-                 ) -> Callable[..., Any]:
+                 is_active: TrackingSwitch, method: bool = False, fast: FastRecorder | None = None,
+                 materialize: str | None = None) -> Callable[..., Any]:
     """Wrap `original` so that, outermost per thread and while tracking is active, `recorder` sees the call.
 
     The user's call runs exactly once with the user's own arguments; its result or exception is returned
     unchanged. A recorder failure is reported once and swallowed. `fast`, when given, sees the call first and
     records the common case straight from the arguments (no `HookedCall`); `recorder` gets the rest.
+    `materialize` names the first parameter when a one-shot iterator given there must become a list before
+    the call (`pd.concat(generator)`), so the recorder sees the objects the original consumed.
     """
     target_position = 1 if method else 0
     if speedups is not None:
-        compiled = speedups.Wrapper(name, original, recorder, is_active, target_position, fast)
+        compiled = speedups.Wrapper(name, original, recorder, is_active, target_position, fast, materialize)
         functools.update_wrapper(compiled, original)
         compiled.__openlineage_pandas_original__ = original
         return compiled
@@ -177,6 +179,8 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if guard.depth or not is_active.on:
             return original(*args, **kwargs)
+        if materialize is not None:
+            args, kwargs = materialized(args, kwargs, materialize)
         guard.depth += 1
         try:
             result = original(*args, **kwargs)
@@ -194,6 +198,22 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
     wrapper.__code__ = _hidden_wrapper_code(wrapper.__code__)  # type: ignore[attr-defined]
     wrapper.__openlineage_pandas_original__ = original  # type: ignore[attr-defined]
     return wrapper
+
+
+def materialized(args: tuple[Any, ...], kwargs: dict[str, Any], first: str
+                 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments with a one-shot iterator given as the first parameter (`first`) turned into a list."""
+    if args:
+        if _is_iterator(args[0]):
+            return (list(args[0]), *args[1:]), kwargs
+    elif first in kwargs and _is_iterator(kwargs[first]):
+        return args, {**kwargs, first: list(kwargs[first])}
+    return args, kwargs
+
+
+def _is_iterator(value: Any) -> bool:
+    # lists and tuples first: `hasattr` on them raises and catches an AttributeError
+    return type(value) is not list and type(value) is not tuple and hasattr(value, "__next__")
 
 
 def _hidden_wrapper_code(code: Any) -> Any:

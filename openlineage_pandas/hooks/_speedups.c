@@ -135,6 +135,7 @@ typedef struct {
     SwitchObject *is_active;
     PyObject *target_position;
     PyObject *failure_label; /* "hook <name>" */
+    PyObject *materialize;   /* NULL, or the name of the first parameter: a one-shot iterator there becomes a list */
     PyObject *dict;
     PyObject *weakreflist;
     vectorcallfunc vectorcall;
@@ -238,25 +239,75 @@ done:
     return status;
 }
 
+/* Where the first parameter's value sits in a vectorcall's arguments (-1: not given). */
+static Py_ssize_t first_argument(PyObject *name, Py_ssize_t nargs, PyObject *kwnames) {
+    if (nargs > 0) {
+        return 0;
+    }
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        if (PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, i), name) == 0) {
+            return nargs + i;
+        }
+    }
+    return -1;
+}
+
 static PyObject *wrapper_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     WrapperObject *self = (WrapperObject *)op;
     if (guard_depth || !self->is_active->on) {
         return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
     }
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *listed = NULL, *small[8], **copied = NULL;
+    if (self->materialize != NULL) {
+        /* A one-shot iterator is turned into a list first, so the recorder sees the objects the original
+         * consumed (pandas makes that list itself anyway). */
+        Py_ssize_t index = first_argument(self->materialize, nargs, kwnames);
+        if (index >= 0) {
+            PyObject *value = args[index];
+            if (!PyList_CheckExact(value) && !PyTuple_CheckExact(value) && PyIter_Check(value)) {
+                Py_ssize_t total = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
+                listed = PySequence_List(value);
+                if (listed == NULL) {
+                    return NULL; /* consuming the user's iterator failed: the error pandas would have raised */
+                }
+                copied = total <= 8 ? small : PyMem_New(PyObject *, total);
+                if (copied == NULL) {
+                    Py_DECREF(listed);
+                    return PyErr_NoMemory();
+                }
+                memcpy(copied, args, total * sizeof(PyObject *));
+                copied[index] = listed;
+                args = copied;
+                nargsf = (size_t)nargs; /* our own array: no offset slot before it */
+            }
+        }
+    }
     guard_depth++;
     PyObject *result = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
-    if (result != NULL && wrapper_record(self, args, PyVectorcall_NARGS(nargsf), kwnames, result) < 0) {
+    if (result != NULL && wrapper_record(self, args, nargs, kwnames, result) < 0) {
         Py_CLEAR(result);
     }
     guard_depth--;
+    Py_XDECREF(listed);
+    if (copied != NULL && copied != small) {
+        PyMem_Free(copied);
+    }
     return result;
 }
 
 static PyObject *wrapper_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"name", "original", "recorder", "is_active", "target_position", "fast", NULL};
-    PyObject *name, *original, *recorder, *is_active, *target_position, *fast = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UOOO!O!|O:Wrapper", keywords, &name, &original, &recorder,
-                                     &SwitchType, &is_active, &PyLong_Type, &target_position, &fast)) {
+    static char *keywords[] = {"name", "original", "recorder", "is_active", "target_position", "fast",
+                               "materialize", NULL};
+    PyObject *name, *original, *recorder, *is_active, *target_position, *fast = Py_None, *materialize = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UOOO!O!|OO:Wrapper", keywords, &name, &original, &recorder,
+                                     &SwitchType, &is_active, &PyLong_Type, &target_position, &fast,
+                                     &materialize)) {
+        return NULL;
+    }
+    if (materialize != Py_None && !PyUnicode_Check(materialize)) {
+        PyErr_SetString(PyExc_TypeError, "materialize must be a parameter name or None");
         return NULL;
     }
     if (hooked_call_type == NULL) {
@@ -278,6 +329,7 @@ static PyObject *wrapper_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     self->fast = Py_NewRef(fast);
     self->is_active = (SwitchObject *)Py_NewRef(is_active);
     self->target_position = Py_NewRef(target_position);
+    self->materialize = materialize != Py_None ? Py_NewRef(materialize) : NULL;
     self->vectorcall = wrapper_vectorcall;
     return (PyObject *)self;
 }
@@ -290,6 +342,7 @@ static int wrapper_traverse(WrapperObject *self, visitproc visit, void *arg) {
     Py_VISIT(self->is_active);
     Py_VISIT(self->target_position);
     Py_VISIT(self->failure_label);
+    Py_VISIT(self->materialize);
     Py_VISIT(self->dict);
     return 0;
 }
@@ -302,6 +355,7 @@ static int wrapper_clear(WrapperObject *self) {
     Py_CLEAR(self->is_active);
     Py_CLEAR(self->target_position);
     Py_CLEAR(self->failure_label);
+    Py_CLEAR(self->materialize);
     Py_CLEAR(self->dict);
     return 0;
 }

@@ -1667,11 +1667,6 @@ def _concat_rows(parts: tuple[tuple[Any, Any], ...], out_cols: Any, ignore_index
     return new
 
 
-def _is_iterator(value: Any) -> bool:
-    # lists and tuples first: `hasattr` on them raises and catches an AttributeError
-    return type(value) is not list and type(value) is not tuple and hasattr(value, "__next__")
-
-
 # ---------------------------------------------------------------------------------------------- grouping
 def _make_group_spec(lin: FrameLineage, frame: Any, by: Any, level: Any, as_index: bool,
                      description: str = "groupby") -> R.GroupSpec:
@@ -2661,18 +2656,8 @@ class PandasOpsInstrumentor(Instrumentor):
             return
         found = owner.__dict__.get(attribute, _MISSING)
         _PARAM_SOURCES[label] = (current, False)
-        inner = _hidden_from_warnings(make_wrapper(label, current, recorder, self._is_active, fast=fast))
-
-        @functools.wraps(current)
-        def materializing(*args: Any, **kwargs: Any) -> Any:
-            if args and _is_iterator(args[0]):
-                args = (list(args[0]), *args[1:])
-            elif first in kwargs and _is_iterator(kwargs[first]):
-                kwargs = {**kwargs, first: list(kwargs[first])}
-            return inner(*args, **kwargs)
-
-        materializing.__openlineage_pandas_original__ = current  # type: ignore[attr-defined]
-        replacement = _hidden_from_warnings(materializing)
+        replacement = _hidden_from_warnings(make_wrapper(label, current, recorder, self._is_active, fast=fast,
+                                                         materialize=first))
         setattr(owner, attribute, replacement)
         self._patches.append(_Patch(owner, attribute, found, replacement))
 

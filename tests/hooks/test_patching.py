@@ -269,3 +269,47 @@ def test_functools_partial_of_a_wrapper_still_records(implementation: str, switc
     partial = functools.partial(_patching.make_wrapper("add", add, recorder, switch), 1)
     assert partial(b=2) == 3 and recorder.calls[0][0].kwargs == {"b": 2}
 
+
+
+def stack(objs: Any, sep: str = "") -> str:
+    return sep.join(str(o) for o in objs)
+
+
+@pytest.mark.parametrize("by_keyword", [False, True])
+def test_a_one_shot_iterator_as_the_first_argument_is_listed_for_the_recording(
+        implementation: str, switch: Any, by_keyword: bool) -> None:
+    recorder = Recorded()
+    seen: list[Any] = []
+
+    def original(objs: Any, sep: str = "") -> str:
+        seen.append(objs)
+        return stack(objs, sep)
+
+    wrapper = _patching.make_wrapper("stack", original, recorder, switch, materialize="objs")
+    calls = (lambda it: wrapper(objs=it, sep="-")) if by_keyword else (lambda it: wrapper(it, sep="-"))
+
+    assert calls(iter([1, 2, 3])) == "1-2-3"
+    (call, result), = recorder.calls
+    assert result == "1-2-3"
+    given = call.kwargs["objs"] if by_keyword else call.args[0]
+    assert given == [1, 2, 3] and seen[-1] is given  # the original and the recorder saw the same list
+    for kept in ([1, 2], (1, 2)):  # lists and tuples are passed through as they are
+        assert calls(kept) == "1-2" and seen[-1] is kept
+    switch.on = False
+    untouched = iter([4])
+    assert calls(untouched) == "4" and seen[-1] is untouched  # not recording: the user's own argument
+    switch.on = True
+
+    def failing() -> Any:
+        yield 1
+        raise KeyError("from the user's generator")
+
+    with pytest.raises(KeyError, match="user's generator"):  # as the original would have raised it
+        calls(failing())
+    assert _patching._guard.depth == 0
+
+    many = _patching.make_wrapper("many", lambda objs, **extra: (list(objs), extra), recorder, switch,
+                                  materialize="objs")
+    extra = {f"k{i}": i for i in range(12)}  # more arguments than the compiled wrapper keeps on its stack
+    assert many(iter("ab"), **extra) == (["a", "b"], extra)
+    assert recorder.calls[-1][0].args[0] == ["a", "b"] and recorder.calls[-1][0].kwargs == extra
