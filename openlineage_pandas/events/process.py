@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -223,10 +224,11 @@ event_process = EventProcess()
 
 
 # ---------------------------------------------------------------------------------------------- child side
-def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
+def read_exactly(read: Callable[[int], bytes], size: int) -> bytes | None:
+    """`size` bytes from `read` (a stream's `read` or a socket's `recv`), or None at end of input before that."""
     chunks = []
     while size:
-        chunk = stream.read(size)
+        chunk = read(size)
         if not chunk:
             return None
         chunks.append(chunk)
@@ -243,7 +245,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
 
     emitter: Any = None
     while True:
-        header = _read_exactly(inp, _HEADER)
+        header = read_exactly(inp.read, _HEADER)
         if header is None:
             break
         size = int.from_bytes(header, "big")
@@ -253,7 +255,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
             out.write(ACK_SENT)
             out.flush()
             continue
-        frame = _read_exactly(inp, size)
+        frame = read_exactly(inp.read, size)
         if frame is None:
             break
         ack = ACK_SENT

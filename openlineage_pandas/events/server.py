@@ -24,6 +24,13 @@ import sys
 import tempfile
 from typing import Any
 
+from openlineage_pandas.events.process import (
+    configure_child_logging,
+    package_path_command,
+    read_exactly,
+    serve,
+)
+
 log = logging.getLogger("openlineage_pandas")
 
 MODULE = "openlineage_pandas.events.server"
@@ -189,7 +196,7 @@ def _open_child(path: str, environment: dict[str, str]) -> ServerChild:
         # The forked child speaks first. Only then does our stderr travel (so that the child's warnings reach
         # the same terminal or log as ours): a descriptor sent to a server that never accepts would keep our
         # stderr open, and a caller reading it to the end would wait for that server.
-        reply = _receive_exactly(sock, _LENGTH.size)
+        reply = read_exactly(sock.recv, _LENGTH.size)
         if reply is None:
             raise ConnectionResetError("the server closed the connection")
         hello = pickle.dumps({"env": environment, "cwd": os.getcwd()}, protocol=pickle.HIGHEST_PROTOCOL)
@@ -202,22 +209,9 @@ def _open_child(path: str, environment: dict[str, str]) -> ServerChild:
         raise
 
 
-def _receive_exactly(sock: socket.socket, size: int) -> bytes | None:
-    chunks = []
-    while size:
-        chunk = sock.recv(size)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
 def _start_server(path: str, environment: dict[str, str]) -> None:
     """Start a server in its own session, detached from our stdio (a caller capturing our output must not wait
     for it), and wait until it listens. Its settings (idle timeout, log level) come from this run's environment."""
-    from openlineage_pandas.events.process import package_path_command
-
     command = package_path_command(f"from {MODULE} import main; sys.exit(main({path!r}))")
     try:
         proc = subprocess.Popen([sys.executable, "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -268,7 +262,6 @@ def main(path: str) -> int:
 
 def _warm_imports() -> None:
     from openlineage_pandas.delivery import get_emitter  # noqa: F401
-    from openlineage_pandas.events import process  # noqa: F401
     from openlineage_pandas.events.builder import build_run_event  # noqa: F401
     from openlineage_pandas.provenance import model  # noqa: F401
     from openlineage_pandas.run import RunSnapshot  # noqa: F401
@@ -386,17 +379,15 @@ def _peer_uid(conn: socket.socket) -> int | None:
 
 def _run_child(conn: socket.socket) -> int:
     """This run's event process: its environment, working directory and stderr, then `process.serve()`."""
-    from openlineage_pandas.events.process import configure_child_logging, serve
-
     conn.settimeout(START_TIMEOUT)
     conn.sendall(_LENGTH.pack(os.getpid()))
     header, fds, _, _ = socket.recv_fds(conn, _LENGTH.size, 1)
     if len(header) < _LENGTH.size:
-        rest = _receive_exactly(conn, _LENGTH.size - len(header))
+        rest = read_exactly(conn.recv, _LENGTH.size - len(header))
         header += rest or b""
     if len(header) != _LENGTH.size:
         return 1
-    body = _receive_exactly(conn, _LENGTH.unpack(header)[0])
+    body = read_exactly(conn.recv, _LENGTH.unpack(header)[0])
     if body is None:
         return 1
     hello: dict[str, Any] = pickle.loads(body)

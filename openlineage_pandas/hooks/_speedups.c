@@ -465,29 +465,27 @@ static PyObject *proxy_repr(PyObject *self) {
     return PyObject_Repr(((WrapperObject *)self)->original);
 }
 
+static PyObject *proxy_str(PyObject *self) {
+    return PyObject_Str(((WrapperObject *)self)->original);
+}
+
 static PyTypeObject FunctionProxyType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "openlineage_pandas.hooks._speedups.FunctionProxy",
+    .tp_base = &WrapperType, /* everything else is the Wrapper's */
     .tp_basicsize = sizeof(WrapperObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
     .tp_doc = "A hooked numpy function in numpy's namespace: a Wrapper that compares, hashes and prints as the "
               "original and reads missing attributes from it.",
-    .tp_new = wrapper_new,
-    .tp_dealloc = (destructor)wrapper_dealloc,
-    .tp_traverse = (traverseproc)wrapper_traverse,
+    .tp_traverse = (traverseproc)wrapper_traverse, /* named here: CPython checks them before inheriting */
     .tp_clear = (inquiry)wrapper_clear,
     .tp_call = PyVectorcall_Call,
     .tp_vectorcall_offset = offsetof(WrapperObject, vectorcall),
-    .tp_descr_get = wrapper_descr_get,
     .tp_repr = proxy_repr,
+    .tp_str = proxy_str,
     .tp_richcompare = proxy_richcompare,
     .tp_hash = proxy_hash,
     .tp_getattro = proxy_getattro,
-    .tp_dictoffset = offsetof(WrapperObject, dict),
-    .tp_weaklistoffset = offsetof(WrapperObject, weakreflist),
-    .tp_methods = wrapper_methods,
-    .tp_members = wrapper_members,
-    .tp_getset = wrapper_getset,
 };
 
 /* ------------------------------------------------------------------------------------------------ hooked method */

@@ -23,7 +23,7 @@ class Wrapper:
     def __get__(self, obj: Any, objtype: Any = None) -> Any: ...
 
 class FunctionProxy(Wrapper):
-    """Not a subclass at run time: the same fields and call, compared, hashed and printed as `original`."""
+    """A Wrapper compared, hashed and printed as `original`, reading the attributes it lacks from it."""
 
 class HookedMethod:
     original: Any

@@ -319,6 +319,9 @@ class _PyFunctionProxy:
     def __repr__(self) -> str:
         return repr(self.__openlineage_pandas_original__)
 
+    def __str__(self) -> str:
+        return str(self.__openlineage_pandas_original__)
+
 
 _PROXY_TYPES: tuple[type, ...] = (_PyFunctionProxy,) if speedups is None else (_PyFunctionProxy,
                                                                               speedups.FunctionProxy)

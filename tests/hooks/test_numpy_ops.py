@@ -158,7 +158,8 @@ def test_patching_is_reversible_and_transparent(tracking):
         assert patched is not original
         assert patched == original and hash(patched) == hash(original)  # __array_function__ registries
         assert patched.__name__ == original.__name__ and patched.__module__ == original.__module__
-        assert not (patched != original) and patched != np.add and repr(patched) == repr(original)
+        assert not (patched != original) and patched != np.add
+        assert repr(patched) == repr(original) and str(patched) == str(original)
         for attribute in ("_implementation", "__signature__", "__text_signature__"):  # read through
             assert getattr(patched, attribute, "absent") == getattr(original, attribute, "absent"), attribute
     holder = type("Holder", (), {"stack": np.concatenate})
