@@ -15,8 +15,8 @@ the tool's helper threads, then 200 measured calls between two markers: callgrin
 `PYTHONHASHSEED=0`, so string hashing repeats (object addresses do not: one op's count still moves by up to ~6k
 between runs). `housing`: whole-process counts of the example, untracked vs
 `openlineage-pandas run`, with the
-event worker in a thread or in the helper process (callgrind follows only the measured process, so the
-helper's own work is not counted: that is the point of it). OpenBLAS runs single-threaded so its spinning
+event worker in a thread, in a private helper process, or in one forked by the event server (callgrind follows
+only the measured process, so the helper's own work is not counted: that is the point of it). OpenBLAS runs single-threaded so its spinning
 threads do not add noise.
 """
 
@@ -129,7 +129,9 @@ def cmd_housing(args: argparse.Namespace) -> None:
         "untracked": ([sys.executable, pipeline], {}),
         "openlineage-pandas, events in a thread": (
             [sys.executable, "-m", "openlineage_pandas", "run", pipeline], {"OPENLINEAGE_PANDAS_EVENT_WORKER": "thread"}),
-        "openlineage-pandas, event process (default)": (
+        "openlineage-pandas, private event process": (
+            [sys.executable, "-m", "openlineage_pandas", "run", pipeline], {"OPENLINEAGE_PANDAS_EVENT_WORKER": "process"}),
+        "openlineage-pandas, event server (default)": (
             [sys.executable, "-m", "openlineage_pandas", "run", pipeline], {}),
     }
     base = None
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ops_parser.add_argument("--warmup", type=int, default=WARMUP, help="calls before the marked span (default: past "
                             "the operation log's bound, as in a long run)")
     ops_parser.add_argument("--calls", type=int, default=CALLS, help="calls in the marked span")
-    ops_parser.add_argument("--event-worker", default="thread", choices=("thread", "process"),
+    ops_parser.add_argument("--event-worker", default="thread", choices=("thread", "process", "server"),
                             help="the per-op path is the same either way; thread keeps the count deterministic")
     ops_parser.add_argument("--pure-python", action="store_true",
                             help="the pure-Python hot path (OPENLINEAGE_PANDAS_SPEEDUPS=false) instead of the compiled one")
