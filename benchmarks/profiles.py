@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = {"openlineage-pandas": "openlineage_pandas", "autolineage": "autolineage"}
-# openlineage-pandas' call wrappers (hooks/_patching.make_wrapper, re-filed by pandas_ops._as_pandas_frame under
-# a hidden file name, and pandas_ops' `materializing` pass-through): their cumulative time includes the user's
-# own pandas call, so only their self time and their calls into the package count as overhead.
-OLP_WRAPPER_NAMES = frozenset({"wrapper", "materializing"})
+# openlineage-pandas' call wrapper (hooks/_patching.make_wrapper, re-filed by pandas_ops._as_pandas_frame under
+# a hidden file name): its cumulative time includes the user's own pandas call, so only its self time and its
+# calls into the package count as overhead.
+OLP_WRAPPER_NAMES = frozenset({"wrapper"})
 
 Func = tuple[str, int, str]
 

@@ -110,7 +110,10 @@ def running_server() -> dict[str, Any]:
         return {"socket": None, "pid": None, "unavailable": str(exc)}
     pid: int | None = None
     try:
-        text = open(path + ".lock").read().strip() if os.path.exists(path) else ""
+        text = ""
+        if os.path.exists(path):
+            with open(path + ".lock") as lock:
+                text = lock.read().strip()
         pid = int(text) if text else None
         if pid is not None:
             os.kill(pid, 0)

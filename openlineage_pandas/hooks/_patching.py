@@ -169,10 +169,8 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
     """
     target_position = 1 if method else 0
     if speedups is not None:
-        compiled = speedups.Wrapper(name, original, recorder, is_active, target_position, fast, materialize)
-        functools.update_wrapper(compiled, original)
-        compiled.__openlineage_pandas_original__ = original
-        return compiled
+        return compiled_wrapper(speedups.Wrapper, name, original, recorder, is_active, target_position, fast,
+                                materialize)
     guard = _guard
 
     @functools.wraps(original)
@@ -198,6 +196,16 @@ def make_wrapper(name: str, original: Callable[..., Any], recorder: Recorder,
     wrapper.__code__ = _hidden_wrapper_code(wrapper.__code__)  # type: ignore[attr-defined]
     wrapper.__openlineage_pandas_original__ = original  # type: ignore[attr-defined]
     return wrapper
+
+
+def compiled_wrapper(compiled_type: Any, name: str, original: Callable[..., Any], recorder: Recorder,
+                     is_active: TrackingSwitch, target_position: int = 0, fast: FastRecorder | None = None,
+                     materialize: str | None = None) -> Any:
+    """A compiled wrapper (`_speedups.Wrapper` or its `FunctionProxy`) of `original`, introspectable as it."""
+    compiled = compiled_type(name, original, recorder, is_active, target_position, fast, materialize)
+    functools.update_wrapper(compiled, original)
+    compiled.__openlineage_pandas_original__ = original
+    return compiled
 
 
 def materialized(args: tuple[Any, ...], kwargs: dict[str, Any], first: str

@@ -425,7 +425,7 @@ static PyTypeObject WrapperType = {
 
 /* ------------------------------------------------------------------------------------------------ numpy proxy */
 
-/* A Wrapper that stands in for a numpy function in numpy's namespace (numpy_ops.py's _FunctionProxy, compiled):
+/* A Wrapper that stands in for a numpy function in numpy's namespace (numpy_ops.py's _PyFunctionProxy, compiled):
  * pandas calls those functions from inside its own code all the time, and each such call is one vectorcall here.
  * It equals and hashes like the original (registries keyed by numpy functions, e.g. for __array_function__,
  * still find it), reads the attributes it lacks from the original, and prints as the original; pickling goes by

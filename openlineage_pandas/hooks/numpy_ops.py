@@ -5,7 +5,6 @@ Ufuncs (`np.log`, `a + b`) and slicing are not patchable on ndarray; views are r
 
 from __future__ import annotations
 
-import functools
 import sys
 import threading
 import types
@@ -18,6 +17,7 @@ from openlineage_pandas.hooks._patching import (
     HookedCall,
     Instrumentor,
     _guard,
+    compiled_wrapper,
     make_wrapper,
     speedups,
     tracking,
@@ -333,10 +333,7 @@ def _function_proxy(name: str, original: Any, recorder: Callable[[HookedCall, An
     over an ordinary wrapper. Both compare, hash, print and pickle as the original."""
     if speedups is None:
         return _PyFunctionProxy(original, make_wrapper(name, original, recorder, is_active))
-    proxy = speedups.FunctionProxy(name, original, recorder, is_active, 0)
-    functools.update_wrapper(proxy, original)
-    proxy.__openlineage_pandas_original__ = original  # type: ignore[attr-defined]
-    return proxy
+    return compiled_wrapper(speedups.FunctionProxy, name, original, recorder, is_active)
 
 
 class NumpyOpsInstrumentor(Instrumentor):

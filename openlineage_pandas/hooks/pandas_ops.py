@@ -1483,14 +1483,30 @@ def _defer_merge(call: HookedCall, left: Any, right: Any, result: Any, descripti
     left_lin, right_lin = _tracked_entry(left), _tracked_entry(right)
     if left_lin is None and right_lin is None:
         return True  # nothing tracked
-    frames = (left, right)
-    args = tuple(None if any(a is f for f in frames) else a for a in call.args)
-    kwargs = {k: (None if any(v is f for f in frames) else v) for k, v in call.kwargs.items()}
-    plain = _plain_call(HookedCall(call.name, args, kwargs, call.target_position, call.original))
+    plain = _plain_merge_call(call.name, call.args, call.kwargs, call.target_position, call.original, left, right)
     if plain is None:
         return False
     _store_merge_thunk(plain, description, extra_keys, left, right, left_lin, right_lin, result)
     return True
+
+
+def _plain_merge_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], target_position: int,
+                      original: Any, left: Any, right: Any) -> HookedCall | None:
+    """The merge call without rows: both frames (and the first argument) as None, every other argument a plain
+    copy; None when one is not plain."""
+    plain_args: list[Any] = [None]
+    for value in args[1:]:
+        value = None if value is left or value is right else _plain(value)
+        if value is _MISSING:
+            return None
+        plain_args.append(value)
+    plain_kwargs = {}
+    for key, value in kwargs.items():
+        value = None if value is left or value is right else _plain(value)
+        if value is _MISSING:
+            return None
+        plain_kwargs[key] = value
+    return HookedCall(name, tuple(plain_args), plain_kwargs, target_position, original)
 
 
 def _fast_merge(label: str, original: Any) -> FastRecorder:
@@ -1507,19 +1523,9 @@ def _fast_merge(label: str, original: Any) -> FastRecorder:
         left_lin, right_lin = _tracked_entry(left), _tracked_entry(right)
         if left_lin is None and right_lin is None:
             return True  # nothing tracked
-        plain_args: list[Any] = [None]
-        for value in args[1:]:
-            value = None if value is left or value is right else _plain(value)
-            if value is _MISSING:
-                return False
-            plain_args.append(value)
-        plain_kwargs = {}
-        for key, value in kwargs.items():
-            value = None if value is left or value is right else _plain(value)
-            if value is _MISSING:
-                return False
-            plain_kwargs[key] = value
-        plain = HookedCall(label, tuple(plain_args), plain_kwargs, 1, original)
+        plain = _plain_merge_call(label, args, kwargs, 1, original, left, right)
+        if plain is None:
+            return False
         _store_merge_thunk(plain, "merge", (), left, right, left_lin, right_lin, result)
         return True
 
