@@ -13,6 +13,8 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
+from openlineage_pandas.cli.frame_stack import exec_module_code
+
 USAGE = """usage: openlineage-pandas run [-m module | script.py] [args ...]
 
 Runs the script exactly as `python script.py args ...` would, with lineage tracking on.
@@ -36,7 +38,7 @@ def _exec_script(path: str) -> None:
     main.__builtins__ = __builtins__  # type: ignore[attr-defined]
     main.__dict__.update({"__spec__": None, "__package__": None, "__loader__": None, "__cached__": None})
     sys.modules["__main__"] = main
-    exec(code, main.__dict__)
+    exec_module_code(code, main.__dict__)
 
 
 def _print_uncaught(exc: BaseException) -> None:

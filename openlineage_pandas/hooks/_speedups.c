@@ -1435,6 +1435,14 @@ static PyObject *configure_chained(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+#if PY_VERSION_HEX >= 0x030B0000
+/* Words left in the current chunk of CPython's frame stack: lets tests check where the CLI runs a script. */
+static PyObject *frame_stack_room(PyObject *module, PyObject *unused) {
+    PyThreadState *tstate = PyThreadState_Get();
+    return PyLong_FromSsize_t((Py_ssize_t)(tstate->datastack_limit - tstate->datastack_top));
+}
+#endif
+
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(HookedCall, report_failure, fault_point, safety_namespace): the Python side of recording."},
@@ -1442,6 +1450,10 @@ static PyMethodDef module_methods[] = {
      "configure_pandas(names): pandas' types and pandas_ops' rule functions, for the compiled fast recorders."},
     {"configure_chained", configure_chained, METH_VARARGS,
      "configure_chained(factory, temporary_refs): how a mutator called on a temporary receiver is dispatched."},
+#if PY_VERSION_HEX >= 0x030B0000
+    {"frame_stack_room", frame_stack_room, METH_NOARGS,
+     "frame_stack_room(): words left in the current chunk of the frame stack (for tests of the CLI)."},
+#endif
     {NULL},
 };
 
