@@ -72,7 +72,7 @@ def full_plan() -> Plan:
     return Plan(
         mode="full",
         sizes=[
-            SizePlan(1_000, trials=7, min_batch=0.015, repeat=5, control=True),
+            SizePlan(1_000, trials=15, min_batch=0.015, repeat=5, control=True),
             SizePlan(10_000, trials=4, min_batch=0.02, repeat=5, control=True),
             SizePlan(100_000, trials=4, min_batch=0.03, repeat=3, control=True),
             SizePlan(1_000_000, trials=6, min_batch=0.05, repeat=3, control=True),
@@ -84,6 +84,7 @@ def full_plan() -> Plan:
         wide_repeat=3,
         emission_events=1000,
         emission_http_events=300,
+        housing_trials=9,
     )
 
 
