@@ -5,6 +5,7 @@ Keeps `import openlineage_pandas.auto` cheap: scikit-learn, joblib or even panda
 
 from __future__ import annotations
 
+import functools
 import importlib.abc
 import importlib.machinery
 import sys
@@ -12,6 +13,8 @@ import threading
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
+
+from openlineage_pandas.hooks._patching import speedups
 
 _callbacks: dict[str, list[Callable[[ModuleType], None]]] = {}
 _lock = threading.RLock()
@@ -21,6 +24,11 @@ class _LoaderProxy(importlib.abc.Loader):
     def __init__(self, loader: Any, name: str) -> None:
         self._loader = loader
         self._name = name
+        if speedups is not None:
+            # A C call in place of the method below: the module's code then runs exactly as deep in CPython's
+            # frame stack as an untracked import (see cli/frame_stack.py for why the depth matters).
+            self.exec_module = speedups.ThenCall(  # type: ignore[method-assign]
+                loader.exec_module, functools.partial(_fire, name))
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         return self._loader.create_module(spec)  # type: ignore[no-any-return]

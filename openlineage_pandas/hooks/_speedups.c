@@ -590,6 +590,76 @@ static PyTypeObject HookedMethodType = {
     .tp_getset = hooked_method_getset,
 };
 
+/* ------------------------------------------------------------------------------------------------ then-call */
+
+/* ThenCall(first, then)(*args, **kwargs): first(*args, **kwargs), then then(*args, **kwargs) once that returned;
+ * the result is first's. Being C, it puts no Python frame under `first`: the post-import hook (hooks/_lazy.py) runs
+ * a module's code exactly as deep in CPython's frame stack as an untracked import does. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *first;
+    PyObject *then;
+} ThenCallObject;
+
+static PyObject *then_call_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    PyObject *first, *then;
+    if (!PyArg_ParseTuple(args, "OO:ThenCall", &first, &then)) {
+        return NULL;
+    }
+    ThenCallObject *self = (ThenCallObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->first = Py_NewRef(first);
+    self->then = Py_NewRef(then);
+    return (PyObject *)self;
+}
+
+static PyObject *then_call_call(PyObject *op, PyObject *args, PyObject *kwargs) {
+    ThenCallObject *self = (ThenCallObject *)op;
+    PyObject *result = PyObject_Call(self->first, args, kwargs);
+    if (result == NULL) {
+        return NULL;
+    }
+    PyObject *after = PyObject_Call(self->then, args, kwargs);
+    if (after == NULL) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    Py_DECREF(after);
+    return result;
+}
+
+static int then_call_traverse(ThenCallObject *self, visitproc visit, void *arg) {
+    Py_VISIT(self->first);
+    Py_VISIT(self->then);
+    return 0;
+}
+
+static int then_call_clear(ThenCallObject *self) {
+    Py_CLEAR(self->first);
+    Py_CLEAR(self->then);
+    return 0;
+}
+
+static void then_call_dealloc(ThenCallObject *self) {
+    PyObject_GC_UnTrack(self);
+    then_call_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject ThenCallType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "openlineage_pandas.hooks._speedups.ThenCall",
+    .tp_basicsize = sizeof(ThenCallObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = then_call_new,
+    .tp_dealloc = (destructor)then_call_dealloc,
+    .tp_traverse = (traverseproc)then_call_traverse,
+    .tp_clear = (inquiry)then_call_clear,
+    .tp_call = then_call_call,
+};
+
 /* ------------------------------------------------------------------------------------------------ refcount probe */
 
 /* Measures what HookedMethod's tp_descr_get sees as a receiver's reference count: appends it to `seen` and
@@ -1467,7 +1537,7 @@ static struct PyModuleDef speedups_module = {
 
 PyMODINIT_FUNC PyInit__speedups(void) {
     PyTypeObject *types[] = {&GuardType, &SwitchType, &WrapperType, &FunctionProxyType, &HookedMethodType, &ProbeType,
-                             &RecorderType};
+                             &ThenCallType, &RecorderType};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (PyType_Ready(types[i]) < 0) {
             return NULL;
@@ -1505,7 +1575,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         return NULL;
     }
     const char *names[] = {"Guard", "TrackingSwitch", "Wrapper", "FunctionProxy", "HookedMethod", "RefcountProbe",
-                           "FastRecorder"};
+                           "ThenCall", "FastRecorder"};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (PyModule_AddObjectRef(module, names[i], (PyObject *)types[i]) < 0) {
             Py_DECREF(module);

@@ -4,6 +4,8 @@ Collected only where the compiled hot path is loaded (tests/hooks/conftest.py)."
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from openlineage_pandas.hooks import _patching, pandas_ops
+from openlineage_pandas.hooks import _lazy, _patching, pandas_ops
 from openlineage_pandas.provenance.registry import ATTRIBUTE
 
 COMMON, HANDED_OVER = False, True
@@ -180,3 +182,37 @@ def test_the_compiled_concat_recorder_records_what_the_python_one_does(orders: p
         results = pd.concat.__openlineage_pandas_original__(objs, **kwargs), \
             pd.concat.__openlineage_pandas_original__(objs, **kwargs)
     _check_same_recording(installed, (objs,), kwargs, *results, handed_over=handed_over)
+
+
+def test_a_hooked_import_runs_the_module_as_deep_as_a_plain_import(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The post-import hook calls the loader through ThenCall (C): no frame of ours under the module's code, so its
+    calls cross CPython's frame-stack chunk boundaries where an untracked import's would."""
+    source = "from openlineage_pandas.hooks._speedups import frame_stack_room\nROOM = frame_stack_room()\n"
+    for name in ("olp_room_plain", "olp_room_hooked"):
+        (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    fired: list[str] = []
+    _lazy.when_imported("olp_room_hooked", lambda module: fired.append(module.__name__))
+    try:
+        rooms = [importlib.import_module(name).ROOM for name in ("olp_room_plain", "olp_room_hooked")]
+    finally:
+        for name in ("olp_room_plain", "olp_room_hooked"):
+            sys.modules.pop(name, None)
+    assert fired == ["olp_room_hooked"]
+    assert rooms[0] == rooms[1]
+
+
+def test_then_call_returns_the_first_result_and_stops_on_its_error() -> None:
+    seen: list[tuple[object, ...]] = []
+    chained = _patching.speedups.ThenCall(lambda *a, **k: ("first", a, k), lambda *a, **k: seen.append((a, k)))
+    assert chained(1, b=2) == ("first", (1,), {"b": 2})
+    assert seen == [((1,), {"b": 2})]
+
+    def fail(*_: object) -> None:
+        raise KeyError("first failed")
+
+    with pytest.raises(KeyError):
+        _patching.speedups.ThenCall(fail, seen.append)(3)
+    assert len(seen) == 1
