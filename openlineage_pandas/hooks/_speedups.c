@@ -735,9 +735,18 @@ static PyObject *series_elementwise = NULL; /* pandas_ops._series_elementwise */
 static PyObject *concat_rows = NULL;        /* pandas_ops._concat_rows */
 static PyObject *per_label_entries = NULL;  /* pandas_ops._per_label.entries (a dict, emptied but never replaced) */
 static PyObject *label_column = NULL, *label_columns = NULL, *label_mask = NULL, *label_concat = NULL;
+static PyObject *deferred_globals = NULL;   /* provenance.deferred's namespace: its `eager` switch */
+static PyObject *scoped_run = NULL;         /* run._scoped_run, the ContextVar of job() scopes */
+static PyObject *run_globals = NULL;        /* run's namespace: its `_process_run` */
 static long max_depth = 0;
 static PyObject *str_generation, *str_columns, *str_token, *str_value, *str_depth, *str_inplace, *str_name,
-    *str_dtype, *str_force, *str_axis, *str_ignore_index;
+    *str_dtype, *str_force, *str_axis, *str_ignore_index, *str_eager, *str_finished, *str_process_run, *str_oplog,
+    *str_full, *str_skip;
+
+/* Deferred's slots by offset, so a thunk is made without a Python __init__ frame; offsets[0] < 0: not known. */
+enum { SLOT_NAME, SLOT_FN, SLOT_ARGS, SLOT_LABELS, SLOT_DEPTH, SLOT_TOKEN, SLOT_VALUE, SLOT_COUNT };
+static const char *deferred_slot_names[SLOT_COUNT] = {"name", "fn", "args", "labels", "depth", "token", "value"};
+static Py_ssize_t deferred_offsets[SLOT_COUNT] = {-1};
 
 #define PLAIN_MAX 256
 
@@ -864,11 +873,29 @@ static long chain_depth(PyObject *lin) {
     return result;
 }
 
-/* Deferred(label, fn, args, labels, depth + 1), with `token` set when given. */
+/* Deferred(label, fn, args, labels, depth + 1), with `token` set when given. Unless thunks are evaluated eagerly
+ * (then its __init__ runs), it is filled slot by slot, as that __init__ would. */
 static PyObject *new_thunk(PyObject *label, PyObject *fn, PyObject *args, PyObject *labels, long depth,
                            PyObject *token) {
     PyObject *next_depth = PyLong_FromLong(depth + 1);
     if (next_depth == NULL) {
+        return NULL;
+    }
+    PyObject *eager = deferred_offsets[0] >= 0 ? PyDict_GetItemWithError(deferred_globals, str_eager) : NULL;
+    if (eager == Py_False) {
+        PyTypeObject *type = (PyTypeObject *)deferred_type;
+        PyObject *thunk = type->tp_alloc(type, 0);
+        if (thunk != NULL) {
+            PyObject *values[SLOT_COUNT] = {label, fn, args, labels, next_depth, token ? token : Py_None, Py_None};
+            for (int i = 0; i < SLOT_COUNT; i++) {
+                *(PyObject **)((char *)thunk + deferred_offsets[i]) = Py_NewRef(values[i]);
+            }
+        }
+        Py_DECREF(next_depth);
+        return thunk;
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(next_depth);
         return NULL;
     }
     PyObject *deferred_args[5] = {label, fn, args, labels, next_depth};
@@ -908,7 +935,51 @@ static int store(PyObject *result, PyObject *generation, PyObject *thunk) {
     return failed;
 }
 
+/* run.current_run(): the innermost unfinished job() scope, else the script run (new references; None if none). */
+static PyObject *current_run(void) {
+    PyObject *scoped;
+    if (PyContextVar_Get(scoped_run, Py_None, &scoped) < 0) {
+        return NULL;
+    }
+    if (scoped != Py_None) {
+        PyObject *finished = PyObject_GetAttr(scoped, str_finished);
+        int done = finished != NULL ? PyObject_IsTrue(finished) : -1;
+        Py_XDECREF(finished);
+        if (done <= 0) {
+            if (done < 0) {
+                Py_CLEAR(scoped);
+            }
+            return scoped;
+        }
+    }
+    Py_DECREF(scoped);
+    PyObject *process = PyDict_GetItemWithError(run_globals, str_process_run);
+    return process != NULL ? Py_NewRef(process) : (PyErr_Occurred() ? NULL : Py_NewRef(Py_None));
+}
+
+/* pandas_ops._log: past the operation log's bound (every operation after a run's first 200) only its counter
+ * advances, here; below it, the Python function builds the entry. */
 static int log_operation(PyObject *label, PyObject *before, PyObject *after, PyObject *lin, PyObject *thunk) {
+    PyObject *run = current_run();
+    if (run == NULL || run == Py_None) {
+        Py_XDECREF(run);
+        return run == NULL ? -1 : 0;
+    }
+    PyObject *oplog = PyObject_GetAttr(run, str_oplog);
+    Py_DECREF(run);
+    PyObject *full = oplog != NULL ? PyObject_GetAttr(oplog, str_full) : NULL;
+    if (full == NULL) {
+        Py_XDECREF(oplog);
+        return -1;
+    }
+    Py_DECREF(full);
+    if (full == Py_True) {
+        PyObject *counted = PyObject_CallMethodNoArgs(oplog, str_skip);
+        Py_DECREF(oplog);
+        Py_XDECREF(counted);
+        return counted == NULL ? -1 : 0;
+    }
+    Py_DECREF(oplog);
     PyObject *log_args[5] = {label, before, after, lin, thunk};
     PyObject *none = PyObject_Vectorcall(log_function, log_args, 5, NULL);
     Py_XDECREF(none);
@@ -1464,9 +1535,29 @@ static PyObject *configure_pandas(PyObject *module, PyObject *names) {
         take(names, "log", &log_function) < 0 || take(names, "column", &column_rule) < 0 ||
         take(names, "keep_columns", &keep_columns) < 0 || take(names, "filter_by_mask", &filter_by_mask) < 0 ||
         take(names, "series_elementwise", &series_elementwise) < 0 || take(names, "concat_rows", &concat_rows) < 0 ||
-        take(names, "per_label_entries", &per_label_entries) < 0 || take(names, "MAX_DEPTH", &depth) < 0) {
+        take(names, "per_label_entries", &per_label_entries) < 0 || take(names, "MAX_DEPTH", &depth) < 0 ||
+        take(names, "deferred_globals", &deferred_globals) < 0 || take(names, "scoped_run", &scoped_run) < 0 ||
+        take(names, "run_globals", &run_globals) < 0) {
         Py_XDECREF(depth);
         return NULL;
+    }
+    if (!PyDict_CheckExact(deferred_globals) || !PyDict_CheckExact(run_globals) || !PyContextVar_CheckExact(scoped_run) ||
+        !PyType_Check(deferred_type)) {
+        Py_XDECREF(depth);
+        PyErr_SetString(PyExc_TypeError, "configure_pandas: unexpected types for Deferred or the run's namespaces");
+        return NULL;
+    }
+    deferred_offsets[0] = -1;
+    Py_ssize_t offsets[SLOT_COUNT];
+    int slots_known = 1;
+    for (int i = 0; i < SLOT_COUNT && slots_known; i++) {
+        PyObject *descr = PyDict_GetItemString(((PyTypeObject *)deferred_type)->tp_dict, deferred_slot_names[i]);
+        slots_known = descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+                      ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX;
+        offsets[i] = slots_known ? ((PyMemberDescrObject *)descr)->d_member->offset : -1;
+    }
+    if (slots_known) { /* otherwise every thunk goes through Deferred's __init__ */
+        memcpy(deferred_offsets, offsets, sizeof(offsets));
     }
     max_depth = PyLong_AsLong(depth);
     Py_DECREF(depth);
@@ -1559,6 +1650,12 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     label_concat = PyUnicode_InternFromString("pandas.concat");
     str_axis = PyUnicode_InternFromString("axis");
     str_ignore_index = PyUnicode_InternFromString("ignore_index");
+    str_eager = PyUnicode_InternFromString("eager");
+    str_finished = PyUnicode_InternFromString("finished");
+    str_process_run = PyUnicode_InternFromString("_process_run");
+    str_oplog = PyUnicode_InternFromString("oplog");
+    str_full = PyUnicode_InternFromString("full");
+    str_skip = PyUnicode_InternFromString("skip");
     if (!str_fault_injection || !str_generation || !str_columns || !str_token || !str_value || !str_depth ||
         !str_inplace || !str_name || !str_dtype || !str_force || !label_column || !label_columns || !label_mask ||
         !label_concat || !str_axis || !str_ignore_index) {

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from openlineage_pandas import run as run_module
 from openlineage_pandas.hooks._patching import (
     _MISSING,
     FastRecorder,
@@ -26,6 +27,7 @@ from openlineage_pandas.hooks._patching import (
 from openlineage_pandas.hooks._patching import (
     hidden_from_warnings as _hidden_from_warnings,
 )
+from openlineage_pandas.provenance import deferred
 from openlineage_pandas.provenance import rules_pandas as R
 from openlineage_pandas.provenance.deferred import MAX_DEPTH, Deferred
 from openlineage_pandas.provenance.functrace import (
@@ -2828,7 +2830,8 @@ def _bind_pandas(pd: Any, np: Any) -> None:
             "Deferred": Deferred, "MAX_DEPTH": MAX_DEPTH, "run_plain_rule": _run_plain_rule,
             "log": _log, "column": R.column, "keep_columns": _keep_columns,
             "filter_by_mask": _filter_by_mask, "series_elementwise": _series_elementwise, "concat_rows": _concat_rows,
-            "per_label_entries": _per_label.entries})
+            "per_label_entries": _per_label.entries, "deferred_globals": vars(deferred),
+            "scoped_run": run_module._scoped_run, "run_globals": vars(run_module)})
 
 
 __all__ = ["FRAME_RULES", "SERIES_RULES", "PandasOpsInstrumentor", "aligned_lineage",

@@ -60,8 +60,10 @@ def _check_same_recording(installed: Any, call_args: tuple[Any, ...], kwargs: di
         return
     (gen_c, thunk_c), (gen_p, thunk_p) = stored
     assert gen_c == gen_p
+    assert type(thunk_c) is type(thunk_p) and thunk_c.value is None and thunk_p.value is None
     assert (thunk_c.name, thunk_c.fn, thunk_c.depth) == (thunk_p.name, thunk_p.fn, thunk_p.depth)
     assert _same(thunk_c.token, thunk_p.token) and _same(thunk_c.args, thunk_p.args)
+    assert _same(thunk_c.labels, thunk_p.labels)
     assert list(thunk_c.force().columns.items()) == list(thunk_p.force().columns.items())
 
 
@@ -216,3 +218,26 @@ def test_then_call_returns_the_first_result_and_stops_on_its_error() -> None:
     with pytest.raises(KeyError):
         _patching.speedups.ThenCall(fail, seen.append)(3)
     assert len(seen) == 1
+
+
+def test_the_compiled_log_writes_to_the_innermost_job_and_only_counts_past_the_bound(
+        tracking: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import openlineage_pandas
+    from openlineage_pandas import run
+
+    monkeypatch.setenv("OPENLINEAGE_PANDAS_OPLOG_MAX_ENTRIES", "2")
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"a": [1.0, None], "b": [1, 2]}).to_csv(src, index=False)
+    tracking.enable()
+    frame = pd.read_csv(src)
+    frame.rename(columns={"a": "x"})  # the script run's log is now full
+    outer = run.process_run()
+    assert outer is not None and outer.oplog.full
+    with openlineage_pandas.job("inner") as inner:
+        for _ in range(5):
+            frame.dropna()
+    assert inner is not None and [e.operation for e in inner.oplog.entries] == ["DataFrame.dropna"] * 2
+    assert inner.oplog.total == 5
+    assert [e.operation for e in outer.oplog.entries] == ["pandas.read_csv", "DataFrame.rename"]
+    frame.dropna()
+    assert outer.oplog.total == 3
