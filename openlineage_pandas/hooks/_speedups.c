@@ -1596,6 +1596,33 @@ static PyObject *configure_chained(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* pandas_ops._log and _thunk for the recorders that are still Python (positional arguments only). */
+static int ready(const char *name, Py_ssize_t nargs) {
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "%s() takes 5 positional arguments (%zd given)", name, nargs);
+        return 0;
+    }
+    if (deferred_type == NULL) {
+        PyErr_Format(PyExc_RuntimeError, "%s(): configure_pandas() has not been called", name);
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_log_operation(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (!ready("log_operation", nargs)) {
+        return NULL;
+    }
+    return log_operation(args[0], args[1], args[2], args[3], args[4]) < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *py_chained_thunk(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (!ready("chained_thunk", nargs)) {
+        return NULL;
+    }
+    return chained_thunk(args[0], args[1], args[2], args[3], args[4]);
+}
+
 #if PY_VERSION_HEX >= 0x030B0000
 /* Words left in the current chunk of CPython's frame stack: lets tests check where the CLI runs a script. */
 static PyObject *frame_stack_room(PyObject *module, PyObject *unused) {
@@ -1611,6 +1638,10 @@ static PyMethodDef module_methods[] = {
      "configure_pandas(names): pandas' types and pandas_ops' rule functions, for the compiled fast recorders."},
     {"configure_chained", configure_chained, METH_VARARGS,
      "configure_chained(factory, temporary_refs): how a mutator called on a temporary receiver is dispatched."},
+    {"log_operation", (PyCFunction)(void (*)(void))py_log_operation, METH_FASTCALL,
+     "log_operation(name, before, after, lin_before, lin_after): pandas_ops._log_entry, counting only past the bound."},
+    {"chained_thunk", (PyCFunction)(void (*)(void))py_chained_thunk, METH_FASTCALL,
+     "chained_thunk(label, fn, args, labels, base): pandas_ops._chained_thunk."},
 #if PY_VERSION_HEX >= 0x030B0000
     {"frame_stack_room", frame_stack_room, METH_NOARGS,
      "frame_stack_room(): words left in the current chunk of the frame stack (for tests of the CLI)."},

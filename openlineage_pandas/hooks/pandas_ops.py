@@ -278,10 +278,11 @@ def _dims(obj: Any) -> tuple[int, int] | None:
     return None
 
 
-def _log(name: str, before: Any, after: Any, lin_before: Lineage | None, lin_after: Lineage,
-         approximated: bool = False) -> None:
+def _log_entry(name: str, before: Any, after: Any, lin_before: Lineage | None, lin_after: Lineage,
+               approximated: bool = False) -> None:
     """One operation-log entry: shapes and rows removed now (O(1)); the columns added/removed come from the two
-    lineages when the event is built, so a deferred lineage stays deferred."""
+    lineages when the event is built, so a deferred lineage stays deferred. (`_log` below: the same, compiled
+    when the extension is built.)"""
     run = current_run()
     if run is None:
         return
@@ -381,12 +382,22 @@ def _depth(lin: Lineage | None) -> int:
     return lin.depth if type(lin) is Deferred and lin.value is None else 0
 
 
-def _thunk(label: str, fn: Callable[..., FrameLineage], args: tuple[Any, ...], labels: Any, base: Any) -> Deferred:
+def _chained_thunk(label: str, fn: Callable[..., FrameLineage], args: tuple[Any, ...], labels: Any, base: Any
+                   ) -> Deferred:
+    """A thunk one step behind `base`'s chain, evaluated at once when that chain is MAX_DEPTH long."""
     depth = _depth(base)
     thunk = Deferred(label, fn, args, labels, depth + 1)
     if depth >= MAX_DEPTH:
         thunk.force()
     return thunk
+
+
+# The two steps every recorder ends with, compiled when the extension is built (then a recorder that is still
+# Python pays no frame for them); the functions above are their specification and the fallback.
+_log: Callable[[str, Any, Any, Lineage | None, Lineage], None] = (
+    speedups.log_operation if speedups is not None else _log_entry)
+_thunk: Callable[[str, Callable[..., FrameLineage], tuple[Any, ...], Any, Any], Deferred] = (
+    speedups.chained_thunk if speedups is not None else _chained_thunk)
 
 
 def _fast_frame_getitem(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> bool:
@@ -560,7 +571,7 @@ def _generic(call: HookedCall, result: Any) -> None:
         return
     new = over_approximate([lin], _labels(out), call.name)
     _store(out, new)
-    _log(call.name, None if inplace else receiver, out, lin, new, approximated=True)
+    _log_entry(call.name, None if inplace else receiver, out, lin, new, approximated=True)
 
 
 # ---------------------------------------------------------------------------------------------- selection
@@ -2321,7 +2332,7 @@ def _rec_module_generic(call: HookedCall, result: Any) -> None:
         return
     new = over_approximate(lins, _labels(result), call.name)
     _store(result, new)
-    _log(call.name, None, result, None, new, approximated=True)
+    _log_entry(call.name, None, result, None, new, approximated=True)
 
 
 # ---------------------------------------------------------------------------------------------- rule tables
@@ -2828,7 +2839,7 @@ def _bind_pandas(pd: Any, np: Any) -> None:
         speedups.configure_pandas({
             "DataFrame": pd.DataFrame, "Series": pd.Series, "ATTRIBUTE": ATTRIBUTE, "lineage_table": lineage_table,
             "Deferred": Deferred, "MAX_DEPTH": MAX_DEPTH, "run_plain_rule": _run_plain_rule,
-            "log": _log, "column": R.column, "keep_columns": _keep_columns,
+            "log": _log_entry, "column": R.column, "keep_columns": _keep_columns,
             "filter_by_mask": _filter_by_mask, "series_elementwise": _series_elementwise, "concat_rows": _concat_rows,
             "per_label_entries": _per_label.entries, "deferred_globals": vars(deferred),
             "scoped_run": run_module._scoped_run, "run_globals": vars(run_module)})
