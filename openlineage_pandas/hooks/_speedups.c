@@ -727,7 +727,8 @@ static PyObject *lineage_attribute = NULL;  /* registry.ATTRIBUTE */
 static PyObject *lineage_table = NULL;      /* registry.lineage_table: its `generation` */
 static PyObject *deferred_type = NULL;      /* provenance.deferred.Deferred */
 static PyObject *run_plain_rule = NULL;     /* pandas_ops._run_plain_rule */
-static PyObject *log_function = NULL;       /* pandas_ops._log */
+static PyObject *log_function = NULL;       /* pandas_ops._log_entry */
+static PyObject *tracked_entry_function = NULL; /* pandas_ops._tracked_entry_spec */
 static PyObject *column_rule = NULL;        /* rules_pandas.column */
 static PyObject *keep_columns = NULL;       /* pandas_ops._keep_columns */
 static PyObject *filter_by_mask = NULL;     /* pandas_ops._filter_by_mask */
@@ -1537,7 +1538,7 @@ static PyObject *configure_pandas(PyObject *module, PyObject *names) {
         take(names, "series_elementwise", &series_elementwise) < 0 || take(names, "concat_rows", &concat_rows) < 0 ||
         take(names, "per_label_entries", &per_label_entries) < 0 || take(names, "MAX_DEPTH", &depth) < 0 ||
         take(names, "deferred_globals", &deferred_globals) < 0 || take(names, "scoped_run", &scoped_run) < 0 ||
-        take(names, "run_globals", &run_globals) < 0) {
+        take(names, "run_globals", &run_globals) < 0 || take(names, "tracked_entry", &tracked_entry_function) < 0) {
         Py_XDECREF(depth);
         return NULL;
     }
@@ -1616,6 +1617,23 @@ static PyObject *py_log_operation(PyObject *module, PyObject *const *args, Py_ss
     return log_operation(args[0], args[1], args[2], args[3], args[4]) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
+static PyObject *py_tracked_entry(PyObject *module, PyObject *obj) {
+    if (deferred_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tracked_entry(): configure_pandas() has not been called");
+        return NULL;
+    }
+    PyObject *lin, *generation;
+    int outcome = tracked_entry(obj, &lin, &generation);
+    Py_XDECREF(generation);
+    if (outcome == FALL_BACK) { /* relabelled, or an entry of another shape: the Python function decides */
+        return PyObject_CallOneArg(tracked_entry_function, obj);
+    }
+    if (outcome == FAILED) {
+        return NULL;
+    }
+    return lin != NULL ? lin : Py_NewRef(Py_None);
+}
+
 static PyObject *py_chained_thunk(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     if (!ready("chained_thunk", nargs)) {
         return NULL;
@@ -1640,6 +1658,7 @@ static PyMethodDef module_methods[] = {
      "configure_chained(factory, temporary_refs): how a mutator called on a temporary receiver is dispatched."},
     {"log_operation", (PyCFunction)(void (*)(void))py_log_operation, METH_FASTCALL,
      "log_operation(name, before, after, lin_before, lin_after): pandas_ops._log_entry, counting only past the bound."},
+    {"tracked_entry", py_tracked_entry, METH_O, "tracked_entry(obj): pandas_ops._tracked_entry_spec."},
     {"chained_thunk", (PyCFunction)(void (*)(void))py_chained_thunk, METH_FASTCALL,
      "chained_thunk(label, fn, args, labels, base): pandas_ops._chained_thunk."},
 #if PY_VERSION_HEX >= 0x030B0000

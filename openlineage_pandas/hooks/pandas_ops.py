@@ -334,10 +334,11 @@ def _op(rule: Rule, *, log: bool = True, receiver_optional: bool = False,
     return record
 
 
-def _tracked_entry(obj: Any) -> Any:
+def _tracked_entry_spec(obj: Any) -> Any:
     """The raw side-table value (lineage or thunk) of an exact DataFrame/Series, or None. For a DataFrame whose
     column axis is not the one the entry was made for (fresh from a reader, or relabelled behind our back), the
-    lineage is aligned first (`lineage_for`), so the value is always keyed by the frame's current labels."""
+    lineage is aligned first (`lineage_for`), so the value is always keyed by the frame's current labels.
+    (`_tracked_entry` below: the same, compiled when the extension is built.)"""
     entry = obj.__dict__.get(ATTRIBUTE)
     if entry is None or entry[0] != lineage_table.generation:
         return None
@@ -398,6 +399,7 @@ _log: Callable[[str, Any, Any, Lineage | None, Lineage], None] = (
     speedups.log_operation if speedups is not None else _log_entry)
 _thunk: Callable[[str, Callable[..., FrameLineage], tuple[Any, ...], Any, Any], Deferred] = (
     speedups.chained_thunk if speedups is not None else _chained_thunk)
+_tracked_entry: Callable[[Any], Any] = speedups.tracked_entry if speedups is not None else _tracked_entry_spec
 
 
 def _fast_frame_getitem(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> bool:
@@ -2842,7 +2844,8 @@ def _bind_pandas(pd: Any, np: Any) -> None:
             "log": _log_entry, "column": R.column, "keep_columns": _keep_columns,
             "filter_by_mask": _filter_by_mask, "series_elementwise": _series_elementwise, "concat_rows": _concat_rows,
             "per_label_entries": _per_label.entries, "deferred_globals": vars(deferred),
-            "scoped_run": run_module._scoped_run, "run_globals": vars(run_module)})
+            "scoped_run": run_module._scoped_run, "run_globals": vars(run_module),
+            "tracked_entry": _tracked_entry_spec})
 
 
 __all__ = ["FRAME_RULES", "SERIES_RULES", "PandasOpsInstrumentor", "aligned_lineage",

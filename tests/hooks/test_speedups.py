@@ -241,3 +241,24 @@ def test_the_compiled_log_writes_to_the_innermost_job_and_only_counts_past_the_b
     assert [e.operation for e in outer.oplog.entries] == ["pandas.read_csv", "DataFrame.rename"]
     frame.dropna()
     assert outer.oplog.total == 3
+
+
+def test_the_compiled_tracked_entry_answers_as_its_specification(tracking: Any, tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"a": [1.0, None], "b": [1, 2]}).to_csv(src, index=False)
+    tracking.enable()
+    read = pd.read_csv(src)
+    derived = read.dropna()
+    relabelled = read.rename(columns={"b": "c"})
+    relabelled.columns = ["x", "y"]  # behind our back: the spec realigns through lineage_for
+    frames = {"read": read, "derived": derived, "relabelled": relabelled, "series": read["a"],
+              "untracked": pd.DataFrame({"z": [1]})}
+    for name, frame in frames.items():
+        compiled = _patching.speedups.tracked_entry(frame)
+        expected = pandas_ops._tracked_entry_spec(frame)
+        assert type(compiled) is type(expected), name
+        if expected is None:
+            continue
+        forced = [v.force() if hasattr(v, "force") else v for v in (compiled, expected)]
+        assert list(forced[0].columns.items()) == list(forced[1].columns.items()), name
+    assert pandas_ops._tracked_entry is _patching.speedups.tracked_entry
