@@ -100,7 +100,7 @@ def run_section(rows_list: list[int], trials: int, runner: Any, names: list[str]
         for rows in rows_list:
             _run_rows(rows, trials, warmup, runner, opts, python, pythonpath, runtime, raw, summary, commands)
     finally:
-        _stop_servers(runtime)
+        stop_servers(runtime)
         remove_tree(runtime)
     return {"ran": bool(summary), "reason": "" if summary else "every run failed", "commands": commands,
             "command": " / ".join(commands.values()), "options": opts, "raw": raw, "summary": summary}
@@ -179,7 +179,7 @@ def _run_rows(rows: int, trials: int, warmup: bool, runner: Any, opts: dict[str,
     }
 
 
-def _stop_servers(runtime: Path) -> None:
+def stop_servers(runtime: Path) -> None:
     for lock in (runtime / "openlineage-pandas").glob("*.lock"):
         try:
             os.kill(int(lock.read_text().strip()), signal.SIGTERM)
