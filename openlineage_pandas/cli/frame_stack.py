@@ -2,8 +2,8 @@
 
 CPython 3.11-3.13 keep Python frames in 16 KB chunks and free a chunk the moment its first frame returns. A call
 made over and over right at a chunk boundary therefore maps and unmaps 16 KB each time, and which calls sit on a
-boundary depends only on how deep the script starts. Started below the CLI's own frames, scikit-learn's import
-in the housing example made 9,000 more mmap/munmap pairs (about 60 ms of system time) than under `python`.
+boundary depends only on how deep the script starts. Started below the CLI's own frames, the housing example's
+imports made ~7,000 more mmap/munmap pairs (~65 ms of system time) than under `python` (benchmarks/startup.py).
 """
 
 from __future__ import annotations
