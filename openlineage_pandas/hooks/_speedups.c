@@ -1597,17 +1597,21 @@ static PyObject *configure_chained(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* pandas_ops._log and _thunk for the recorders that are still Python (positional arguments only). */
-static int ready(const char *name, Py_ssize_t nargs) {
-    if (nargs != 5) {
-        PyErr_Format(PyExc_TypeError, "%s() takes 5 positional arguments (%zd given)", name, nargs);
-        return 0;
-    }
+/* pandas_ops._log, _thunk and _tracked_entry for the recorders that are still Python (positional arguments). */
+static int configured(const char *name) {
     if (deferred_type == NULL) {
         PyErr_Format(PyExc_RuntimeError, "%s(): configure_pandas() has not been called", name);
         return 0;
     }
     return 1;
+}
+
+static int ready(const char *name, Py_ssize_t nargs) {
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "%s() takes 5 positional arguments (%zd given)", name, nargs);
+        return 0;
+    }
+    return configured(name);
 }
 
 static PyObject *py_log_operation(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
@@ -1618,8 +1622,7 @@ static PyObject *py_log_operation(PyObject *module, PyObject *const *args, Py_ss
 }
 
 static PyObject *py_tracked_entry(PyObject *module, PyObject *obj) {
-    if (deferred_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "tracked_entry(): configure_pandas() has not been called");
+    if (!configured("tracked_entry")) {
         return NULL;
     }
     PyObject *lin, *generation;

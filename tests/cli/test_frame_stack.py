@@ -12,7 +12,6 @@ from pathlib import Path
 from support import clean_env
 
 from openlineage_pandas.cli import frame_stack
-from openlineage_pandas.hooks import _speedups
 
 SCRIPT = """
     from openlineage_pandas.hooks._speedups import frame_stack_room
@@ -48,7 +47,3 @@ def test_an_unwidened_runner_would_not() -> None:
     unwidened = types.FunctionType(frame_stack._exec_module_code.__code__, {"exec": exec})
     unwidened(code, plain)
     assert widened["room"] != plain["room"]
-
-
-def test_the_probe_is_compiled() -> None:
-    assert callable(_speedups.frame_stack_room)
